@@ -1,0 +1,170 @@
+"""Settings: lesbot.toml, then LESBOT_* environment variables, validated by pydantic.
+
+A wrong setting stops lesbot at start with a message naming the setting,
+rather than failing later on the first message that needs it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
+                               TomlConfigSettingsSource)
+
+ADDRESS_HINT = "an email address like les.inbox@nhs.net"
+
+
+def _check_address(value: str) -> str:
+    value = value.strip()
+    local, _, domain = value.rpartition("@")
+    if not local or not domain or " " in value:
+        raise ValueError(f"{value!r} is not {ADDRESS_HINT}")
+    return value.lower()
+
+
+class ImapSettings(BaseModel):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    user: str = ""
+    password: str = ""
+    # OAuth2 (XOAUTH2): a command that prints a fresh access token on stdout.
+    oauth2_token_command: str = ""
+    folder: str = "INBOX"
+    processed_folder: str = "lesbot/processed"
+    poll_seconds: float = Field(60.0, gt=0)
+    idle: bool = True
+    max_backoff_seconds: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _auth(self):
+        if self.enabled and not self.user:
+            raise ValueError("imap.user is required when imap.enabled is true")
+        if self.enabled and not (self.password or self.oauth2_token_command):
+            raise ValueError("imap needs password or oauth2_token_command")
+        return self
+
+
+class RelaySettings(BaseModel):
+    """Outgoing SMTP relay. Empty host: replies go to the Maildir outbox instead."""
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str = ""
+    password: str = ""
+    oauth2_token_command: str = ""
+    timeout_seconds: float = 30.0
+
+
+class Limits(BaseModel):
+    max_message_bytes: int = Field(35 * 1024 * 1024, gt=0)
+    max_attachments: int = Field(20, ge=0)
+    max_attachment_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_unpacked_bytes: int = Field(50 * 1024 * 1024, gt=0)   # xlsx/docx/zip when unpacked
+    handler_timeout_seconds: float = Field(30.0, gt=0)
+    replies_per_sender_per_day: int = Field(50, ge=0)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_attempts: int = Field(8, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LESBOT_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    home: Path = Path("./var")
+    # Comma-separated; mail for any other address is refused (550).
+    inbox: str = "les.inbox@localhost"
+    from_name: str = "LES inbox (lesbot)"
+    from_address: str = ""          # default: the first inbox address
+    bounce_address: str = ""        # default: lesbot-bounces@<inbox domain>
+    message_id_domain: str = ""     # default: lesbot.<inbox domain>
+    instance: str = "lesbot"        # value of the loop header on everything we send
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(2525, ge=1, le=65535)
+    # An Authentication-Results authserv-id to trust (e.g. your relay); empty: don't check.
+    trusted_authserv_id: str = ""
+    contract_team: str = ""
+    imap: ImapSettings = ImapSettings()
+    relay: RelaySettings = RelaySettings()
+    limits: Limits = Limits()
+
+    @field_validator("inbox")
+    @classmethod
+    def _inbox(cls, v: str) -> str:
+        parts = [_check_address(p) for p in v.split(",") if p.strip()]
+        if not parts:
+            raise ValueError(f"at least one inbox address is needed ({ADDRESS_HINT})")
+        return ",".join(parts)
+
+    @field_validator("from_address", "bounce_address", "contract_team")
+    @classmethod
+    def _optional_address(cls, v: str) -> str:
+        return _check_address(v) if v.strip() else ""
+
+    @model_validator(mode="after")
+    def _defaults(self):
+        domain = self.inboxes[0].rpartition("@")[2]
+        if not self.from_address:
+            self.from_address = self.inboxes[0]
+        if not self.bounce_address:
+            self.bounce_address = f"lesbot-bounces@{domain}"
+        if not self.message_id_domain:
+            self.message_id_domain = f"lesbot.{domain}"
+        return self
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def inboxes(self) -> list[str]:
+        return self.inbox.split(",")
+
+    @property
+    def own_addresses(self) -> set[str]:
+        return set(self.inboxes) | {self.from_address, self.bounce_address}
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "lesbot.db"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+
+class ConfigError(Exception):
+    pass
+
+
+def config_path() -> Path | None:
+    explicit = os.environ.get("LESBOT_CONFIG")
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(f"LESBOT_CONFIG={explicit}: no such file")
+        return p
+    p = Path("lesbot.toml")
+    return p if p.is_file() else None
+
+
+def load(**overrides) -> Settings:
+    """Load and validate; raise ConfigError with one readable line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            where = ".".join(str(x) for x in err["loc"]) or "settings"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
+    except ValueError as e:  # e.g. malformed TOML
+        raise ConfigError(f"invalid settings: {e}") from None

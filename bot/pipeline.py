@@ -1,0 +1,295 @@
+"""classify -> handle -> reply via the outbox -> record, for one stored message.
+
+Two phases. *Decide* reads only (its own connection, under a time limit, so a
+handler that hangs cannot hold a lock or stop the inbox). *Commit* is one
+transaction: the message's final state, the handler's writes, the reply in the
+outbox and the audit row land together or not at all. A crash before COMMIT
+leaves the message 'received' and it is decided again; after COMMIT it is done.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import handlers as handler_registry
+from bot import rules
+from bot.attachments import Vetter, Vetting
+from bot.directory import org_for
+from bot.mailparse import content_hash, parse
+from bot.replies import build, reference, render
+from handlers.base import Context, Decision, error
+from store.db import audit, connect, utcnow
+
+log = logging.getLogger("lesbot.pipeline")
+LONDON = ZoneInfo("Europe/London")
+
+
+@dataclass
+class Facts:
+    """What decide learned about the message, recorded beside the outcome."""
+    message_id: str = ""
+    from_addr: str = ""
+    org_code: str | None = None
+    org_name: str = ""
+    content_hash: str = ""
+    duplicate_of: int | None = None
+    case_id: int | None = None
+    no_reply_reason: str = ""
+    references: list[str] = field(default_factory=list)
+    bounce: rules.BounceInfo | None = None
+
+
+class Pipeline:
+    def __init__(self, settings, conn, handlers=None, on_reply=None):
+        self.settings = settings
+        self.conn = conn                      # the writer's connection (commit phase)
+        self.handlers = handlers if handlers is not None else handler_registry.HANDLERS
+        self.on_reply = on_reply              # wake the mailer
+        self.vetter = Vetter(settings.limits)
+        self._executor = self._new_executor()
+
+    # -- decide (read-only, time-limited) ---------------------------------
+    def _new_executor(self):
+        local = threading.local()
+        path = self.settings.db_path
+
+        def init():
+            local.conn = connect(path)
+        self._local = local
+        return cf.ThreadPoolExecutor(max_workers=1, initializer=init,
+                                     thread_name_prefix="lesbot-decide")
+
+    def decide(self, row, conn) -> tuple[Decision, Facts]:
+        s = self.settings
+        facts = Facts()
+        p = parse(row["raw"])
+        facts.message_id, facts.from_addr = p.message_id, p.from_addr
+        facts.content_hash = content_hash(row["raw"])
+        facts.references = rules.references_of(p)
+        env_from = row["envelope_from"]
+
+        first = conn.execute(
+            "SELECT id, case_id FROM messages WHERE content_hash=? AND id<? AND state!='received' "
+            "ORDER BY id LIMIT 1", (facts.content_hash, row["id"])).fetchone()
+        if first:
+            facts.duplicate_of, facts.case_id = first["id"], first["case_id"]
+            return Decision("duplicate", "duplicate"), facts
+
+        if "x-lesbot-truncated" in p.headers:
+            size = p.header("x-lesbot-truncated")
+            return Decision("quarantined", "oversize", [error(
+                "message", f"{size} bytes, over the {s.limits.max_message_bytes} byte limit; not downloaded")]), facts
+        why = rules.loop_reason(p, s)
+        if why:
+            return Decision("ignored", "loop", [error("message", why)]), facts
+        why = rules.bounce_reason(p, env_from)
+        if why:
+            facts.bounce = rules.bounce_details(p)
+            facts.case_id = self._case_by_outbox(conn, facts.bounce.references)
+            return Decision("ignored", "bounce", [error("message", why)]), facts
+        for kind, check in (("read_receipt", rules.receipt_reason), ("auto_reply", rules.auto_reply_reason)):
+            why = check(p)
+            if why:
+                facts.case_id = self._case_by_outbox(conn, facts.references)
+                return Decision("ignored", kind, [error("message", why)]), facts
+
+        org = org_for(conn, p.from_addr)
+        if org:
+            facts.org_code, facts.org_name = org.ods_code, org.name
+        if not row["released"]:
+            if org is None:
+                return Decision("quarantined", "unknown_sender",
+                                [error("from", f"{p.from_addr or 'no sender'} is not in the directory")]), facts
+            why = rules.spoof_reason(p, env_from, s)
+            if why:
+                return Decision("quarantined", "spoofed", [error("from", why)]), facts
+        vetting = self.vetter.vet(p.attachments)
+        if vetting.dangerous and not row["released"]:
+            return Decision("quarantined", "suspicious_attachment",
+                            [error(n, r) for n, r in vetting.dangerous]), facts
+
+        facts.no_reply_reason = rules.machine_reason(p, env_from)
+        facts.case_id = self._case_by_outbox(conn, facts.references)
+        if facts.case_id is None and org:
+            ref = rules.subject_reference(p)
+            if ref and conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=?",
+                                    (ref, org.ods_code)).fetchone():
+                facts.case_id = ref
+        if vetting.refused:
+            return Decision("rejected", "attachments", [error(n, r) for n, r in vetting.refused],
+                            reply=_reply("attachments_refused"), case_kind="attachments"), facts
+
+        ctx = Context(settings=s, conn=conn, message_row=row["id"], parsed=p, vetting=vetting,
+                      org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id)
+        for h in self.handlers:
+            if h.match(ctx):
+                return h.handle(ctx), facts
+        raise RuntimeError("no handler matched (the registry must end with a fallback)")
+
+    @staticmethod
+    def _case_by_outbox(conn, refs: list[str]) -> int | None:
+        for r in refs:
+            hit = conn.execute("SELECT case_id FROM outbox WHERE msgid=?", (r,)).fetchone()
+            if hit:
+                return hit["case_id"]
+        return None
+
+    def _decide_timed(self, row) -> tuple[Decision, Facts | None, str]:
+        local = self._local
+        fut = self._executor.submit(lambda: self.decide(row, local.conn))
+        try:
+            decision, facts = fut.result(timeout=self.settings.limits.handler_timeout_seconds)
+            return decision, facts, ""
+        except cf.TimeoutError:
+            # The stuck thread keeps its own connection and is abandoned.
+            self._executor.shutdown(wait=False)
+            self._executor = self._new_executor()
+            return (Decision("failed", "error"), None,
+                    f"handling took longer than {self.settings.limits.handler_timeout_seconds:g} s")
+        except Exception as e:
+            log.exception("message %s failed", row["id"])
+            return Decision("failed", "error"), None, "".join(
+                traceback.format_exception_only(type(e), e)).strip() + "\n" + traceback.format_exc()
+
+    # -- commit ------------------------------------------------------------
+    def process(self, msg_id: int) -> dict | None:
+        row = self.conn.execute(
+            "SELECT id, raw, received_at, envelope_from, state, released FROM messages WHERE id=?",
+            (msg_id,)).fetchone()
+        if row is None or row["state"] != "received":
+            return None
+        decision, facts, err = self._decide_timed(row)
+        facts = facts or Facts()
+        try:
+            return self._commit(row, decision, facts, err)
+        except Exception as e:
+            # A handler's writes or a template failed: record the message as failed instead.
+            log.exception("message %s failed while recording its result", row["id"])
+            err = "".join(traceback.format_exception_only(type(e), e)).strip() + "\n" + traceback.format_exc()
+            return self._commit(row, Decision("failed", decision.kind or "error"), facts, err)
+
+    def _commit(self, row, decision: Decision, facts: Facts, err: str) -> dict | None:
+        conn = self.conn
+        reply_info = None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            state = conn.execute("SELECT state FROM messages WHERE id=?", (row["id"],)).fetchone()
+            if state is None or state[0] != "received":
+                conn.execute("ROLLBACK")
+                return None      # someone else finished it first
+            case_id = facts.case_id
+            if case_id is None and decision.case_kind and decision.outcome not in ("ignored", "duplicate", "failed"):
+                cur = conn.execute(
+                    "INSERT INTO cases (created_at, org_code, kind, state, first_message) VALUES (?,?,?,?,?)",
+                    (utcnow(), facts.org_code, decision.case_kind, decision.outcome, row["id"]))
+                case_id = cur.lastrowid
+            elif case_id is not None and decision.outcome not in ("ignored", "duplicate", "failed"):
+                conn.execute("UPDATE cases SET state=? WHERE id=?", (decision.outcome, case_id))
+            if decision.apply and decision.outcome != "failed":
+                decision.apply(conn, case_id)
+            if facts.bounce:
+                self._record_bounce(conn, row["id"], facts.bounce)
+            no_reply = facts.no_reply_reason
+            if decision.reply and case_id is not None and decision.outcome != "failed":
+                reply_info, no_reply = self._queue_reply(conn, row, decision, facts, case_id, no_reply)
+            conn.execute(
+                "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
+                "duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
+                "processed_at=? WHERE id=?",
+                (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
+                 facts.content_hash, facts.duplicate_of, case_id, no_reply or None,
+                 json.dumps(decision.errors), err or None, utcnow(), row["id"]))
+            audit(conn, "message", row["id"], decision.outcome, "pipeline",
+                  {"kind": decision.kind, "case": case_id, "duplicate_of": facts.duplicate_of,
+                   "no_reply": no_reply or None, "error": (err.splitlines() or [None])[0]})
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if reply_info and self.on_reply:
+            self.on_reply()
+        return {"message_id": facts.message_id or None, "kind": decision.kind, "outcome": decision.outcome,
+                "reference": reference(case_id) if case_id else None, "errors": decision.errors,
+                "reply": reply_info, "id": row["id"]}
+
+    def _queue_reply(self, conn, row, decision, facts, case_id, no_reply):
+        s = self.settings
+        to = facts.from_addr
+        if no_reply:
+            return None, no_reply
+        if not conn.execute("SELECT 1 FROM org_emails WHERE email=?", (to,)).fetchone():
+            return None, "sender is not a directory address"
+        cap = s.limits.replies_per_sender_per_day
+        day_start = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
+        sent_today = conn.execute("SELECT count(*) FROM outbox WHERE to_addr=? AND created_at>=?",
+                                  (to, day_start.astimezone(timezone.utc).isoformat())).fetchone()[0]
+        if sent_today >= cap:
+            return None, f"daily reply cap of {cap} reached for this sender"
+        ref = reference(case_id)
+        received = _utc(row["received_at"]).astimezone(LONDON)
+        ctx = {"reference": ref, "org_name": facts.org_name, "inbox": s.inboxes[0],
+               "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
+        ctx.update(decision.reply.context)
+        subject, text, html = render(decision.reply.template, **ctx)
+        msg = build(s, to=to, subject=subject, text=text, html=html, ref=ref,
+                    in_reply_to=facts.message_id or None, references=facts.references)
+        held = conn.execute("SELECT reason FROM suppressed WHERE email=?", (to,)).fetchone()
+        msgid = msg["Message-ID"].strip("<>")
+        cur = conn.execute(
+            "INSERT INTO outbox (created_at, message, case_id, to_addr, envelope_from, subject, msgid, raw, "
+            "state, next_attempt_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (utcnow(), row["id"], case_id, to, s.bounce_address, msg["Subject"], msgid, msg.as_bytes(),
+             "held" if held else "queued", utcnow(), f"held: {held[0]}" if held else None))
+        audit(conn, "outbox", cur.lastrowid, "held" if held else "queued", "pipeline", {"message": row["id"]})
+        return {"to": to, "subject": msg["Subject"]}, ""
+
+    def _record_bounce(self, conn, msg_row: int, info: rules.BounceInfo):
+        for ref in info.references:
+            out = conn.execute("SELECT id, case_id, to_addr FROM outbox WHERE msgid=?", (ref,)).fetchone()
+            if not out:
+                continue
+            recipients = info.recipients or [(out["to_addr"], "")]
+            for addr, status in recipients:
+                # 5.x.x is permanent, except a full mailbox (x.2.2), which may clear.
+                hard = status.startswith("5") and not status.startswith("5.2.2")
+                conn.execute("INSERT INTO bounces (at, message, outbox, case_id, recipient, status, hard) "
+                             "VALUES (?,?,?,?,?,?,?)", (utcnow(), msg_row, out["id"], out["case_id"],
+                                                        addr, status, int(hard)))
+                conn.execute("UPDATE outbox SET last_error=? WHERE id=?", (f"bounced {status}".strip(), out["id"]))
+                if hard and addr:
+                    conn.execute("INSERT OR IGNORE INTO suppressed (email, since, reason, bounce_message) "
+                                 "VALUES (?,?,?,?)", (addr, utcnow(), f"hard bounce {status}", msg_row))
+                    audit(conn, "address", addr, "suppressed", "pipeline", {"status": status})
+            return
+
+    # -- loop ---------------------------------------------------------------
+    def pending(self) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM messages WHERE state='received' ORDER BY id")]
+
+    def process_pending(self) -> list[dict]:
+        out = []
+        for mid in self.pending():
+            r = self.process(mid)
+            if r:
+                out.append(r)
+        return out
+
+    def close(self):
+        self._executor.shutdown(wait=False)
+
+
+def _reply(template: str, **context):
+    from handlers.base import Reply
+    return Reply(template, context)
+
+
+def _utc(value: str) -> datetime:
+    d = datetime.fromisoformat(value)
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)

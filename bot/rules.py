@@ -1,0 +1,152 @@
+"""Rules that look at a message's headers: loops, machine mail, bounces, spoofing.
+
+Each returns a short reason (truthy) or "" — the pipeline decides what to do.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.mailparse import Parsed, bare_address, normalise_message_id
+
+LOOP_HEADER = "X-Lesbot-Loop"
+REF_RE = re.compile(r"\[?\b(LES-(\d{6,}))\b\]?", re.I)
+
+
+def loop_reason(p: Parsed, settings) -> str:
+    if p.header(LOOP_HEADER):
+        return f"carries our {LOOP_HEADER} header"
+    if p.message_id.lower().endswith("@" + settings.message_id_domain.lower()):
+        return "has a Message-ID at lesbot's own domain"
+    if p.from_addr in settings.own_addresses:
+        return "is from lesbot's own address"
+    return ""
+
+
+def is_report(p: Parsed, report_type: str) -> bool:
+    ctype = p.msg.get("Content-Type", "") or ""
+    return p.msg.get_content_type() == "multipart/report" and \
+        re.search(r"report-type\s*=\s*\"?" + report_type, ctype, re.I) is not None
+
+
+def bounce_reason(p: Parsed, envelope_from: str | None) -> str:
+    if is_report(p, "delivery-status"):
+        return "delivery status notification"
+    if "x-ms-exchange-message-is-ndr" in p.headers:
+        return "Exchange non-delivery report"
+    local = p.from_addr.partition("@")[0]
+    if local in ("mailer-daemon", "postmaster") and (envelope_from == "" or _empty_return_path(p)):
+        return "bounce from a mail server"
+    return ""
+
+
+def receipt_reason(p: Parsed) -> str:
+    if is_report(p, "disposition-notification"):
+        return "read receipt"
+    return ""
+
+
+def auto_reply_reason(p: Parsed) -> str:
+    auto = p.header("auto-submitted").lower()
+    if auto.startswith("auto-replied"):
+        return "Auto-Submitted: auto-replied"
+    if p.header("x-autoreply") or p.header("x-autorespond"):
+        return "X-Autoreply"
+    if re.match(r"^(automatic reply|auto(matic)?[- ]?reply|out of (the )?office)\s*:", p.subject, re.I):
+        return "out-of-office subject"
+    return ""
+
+
+def _empty_return_path(p: Parsed) -> bool:
+    rp = p.msg.get("Return-Path")
+    return rp is not None and normalise_message_id(str(rp)) == ""
+
+
+def machine_reason(p: Parsed, envelope_from: str | None) -> str:
+    """Mail a program sent: handle it, record it, but never answer it (RFC 3834)."""
+    auto = p.header("auto-submitted").lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    if "x-auto-response-suppress" in p.headers:
+        return "X-Auto-Response-Suppress"
+    if p.header("precedence").lower() in ("bulk", "junk", "list"):
+        return f"Precedence: {p.header('precedence').lower()}"
+    if "list-id" in p.headers:
+        return "List-Id (mailing list)"
+    if envelope_from == "" or _empty_return_path(p):
+        return "empty return path"
+    local = p.from_addr.partition("@")[0]
+    if local in ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply"):
+        return f"sent from {local}"
+    return ""
+
+
+def spoof_reason(p: Parsed, envelope_from: str | None, settings) -> str:
+    env = envelope_from
+    if env is None:
+        rp = p.msg.get("Return-Path")
+        env = bare_address(str(rp))[1] if rp is not None else None
+    if env:
+        env_domain = env.rpartition("@")[2].lower()
+        from_domain = p.from_addr.rpartition("@")[2]
+        if env_domain != from_domain:
+            return (f"From domain {from_domain} differs from the envelope sender's domain "
+                    f"{env_domain}")
+    trusted = settings.trusted_authserv_id.strip().lower()
+    if trusted:
+        for value in p.all("Authentication-Results"):
+            authserv = value.split(";", 1)[0].strip().lower()
+            if trusted != "topmost" and authserv.split()[0:1] != [trusted]:
+                continue
+            bad = re.findall(r"\b(spf|dkim|dmarc)\s*=\s*(fail|softfail|permerror)", value, re.I)
+            if bad:
+                return "Authentication-Results: " + ", ".join(f"{k}={v}" for k, v in bad)
+            if trusted == "topmost":
+                break
+    return ""
+
+
+@dataclass
+class BounceInfo:
+    references: list[str] = field(default_factory=list)   # message-ids of what bounced
+    recipients: list[tuple[str, str]] = field(default_factory=list)   # (address, status)
+
+
+def bounce_details(p: Parsed) -> BounceInfo:
+    info = BounceInfo()
+    for h in ("in-reply-to", "references"):
+        info.references += [normalise_message_id(x) for x in re.findall(r"<[^>]+>", p.header(h))]
+    for part in p.msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status":
+            # compat32 parses the status groups as sub-messages.
+            groups = part.get_payload() if part.is_multipart() else []
+            if not isinstance(groups, list):
+                groups = []
+            for g in groups:
+                rcpt = g.get("Final-Recipient") or g.get("Original-Recipient")
+                status = (g.get("Status") or "").strip()
+                if rcpt:
+                    info.recipients.append((bare_address(str(rcpt).rpartition(";")[2])[1], status))
+        elif ctype == "message/rfc822":
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner:
+                mid = inner[0].get("Message-ID")
+                if mid:
+                    info.references.append(normalise_message_id(str(mid)))
+        elif ctype == "text/rfc822-headers":
+            m = re.search(r"^Message-ID:\s*(<[^>]+>)", part.get_payload(), re.I | re.M)
+            if m:
+                info.references.append(normalise_message_id(m.group(1)))
+    info.references = [r for r in dict.fromkeys(info.references) if r]
+    return info
+
+
+def references_of(p: Parsed) -> list[str]:
+    refs = re.findall(r"<[^>]+>", p.header("in-reply-to") + " " + p.header("references"))
+    return [normalise_message_id(r) for r in refs]
+
+
+def subject_reference(p: Parsed) -> int | None:
+    m = REF_RE.search(p.subject)
+    return int(m.group(2)) if m else None

@@ -1,0 +1,54 @@
+"""What a handler is given and what it gives back.
+
+A handler decides; it does not write. Its Decision may carry an `apply`
+callable, which the pipeline runs inside the one transaction that also records
+the message's state and queues the reply — so a crash leaves all or nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from bot.attachments import Vetting
+from bot.directory import Org
+from bot.mailparse import Parsed
+
+OUTCOMES = ("accepted", "partially_accepted", "rejected", "quarantined", "ignored",
+            "duplicate", "failed")
+
+
+@dataclass
+class Context:
+    settings: Any
+    conn: Any                 # read-only use: the decision phase must not write
+    message_row: int
+    parsed: Parsed
+    vetting: Vetting
+    org: Org | None
+    received_at: datetime     # UTC
+    case_id: int | None       # the case this message answers, if any
+
+
+@dataclass
+class Reply:
+    template: str
+    context: dict = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    outcome: str
+    kind: str
+    errors: list[dict] = field(default_factory=list)
+    reply: Reply | None = None
+    apply: Callable[[Any, int | None], None] | None = None   # (conn, case_id)
+    case_kind: str | None = None       # open a new case of this kind (if not answering one)
+
+    def __post_init__(self):
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {self.outcome!r}")
+
+
+def error(field_name: str, problem: str) -> dict:
+    return {"field": field_name, "problem": problem}

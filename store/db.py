@@ -1,0 +1,72 @@
+"""Connections, migrations and the audit trail."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from store.migrations import MIGRATIONS
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A raw connection in autocommit mode; callers open transactions explicitly.
+
+    synchronous=FULL: a COMMIT is on disk before we answer 250, even on power loss.
+    """
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def open_db(path: Path | str) -> sqlite3.Connection:
+    """Connect and bring the schema up to date."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema {current} is newer than this lesbot ({SCHEMA_VERSION}); upgrade lesbot")
+    if current == SCHEMA_VERSION:
+        return current
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read inside the lock: two processes may start at once.
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        db = sqlite_utils.Database(conn)
+        for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
+            step(db)
+            conn.execute(f"PRAGMA user_version={version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION
+
+
+def audit(conn: sqlite3.Connection, entity: str, entity_id, action: str,
+          actor: str = "lesbot", detail: dict | str | None = None) -> None:
+    """Record a state change. Call inside the transaction that makes the change."""
+    if isinstance(detail, dict):
+        detail = json.dumps(detail, sort_keys=True, default=str)
+    conn.execute(
+        "INSERT INTO audit (at, entity, entity_id, action, actor, detail) VALUES (?,?,?,?,?,?)",
+        (utcnow(), entity, str(entity_id), action, actor, detail),
+    )
