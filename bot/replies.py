@@ -17,6 +17,8 @@ import jinja2
 
 from bot.rules import LOOP_HEADER
 
+# Long Message-IDs must never be folded into encoded-words: allow 998-octet lines.
+OUTGOING = SMTP.clone(max_line_length=998)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -50,7 +52,7 @@ def render(template: str, **ctx) -> tuple[str, str, str]:
 
 def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
           in_reply_to: str | None = None, references: list[str] | None = None) -> EmailMessage:
-    m = EmailMessage(policy=SMTP)
+    m = EmailMessage(policy=OUTGOING)
     m["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
     m["To"] = to
     m["Subject"] = f"[{ref}] {subject}"

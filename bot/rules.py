@@ -59,7 +59,7 @@ def auto_reply_reason(p: Parsed) -> str:
 
 def _empty_return_path(p: Parsed) -> bool:
     rp = p.msg.get("Return-Path")
-    return rp is not None and normalise_message_id(str(rp)) == ""
+    return rp is not None and str(rp).strip().strip("<>").strip() == ""
 
 
 def machine_reason(p: Parsed, envelope_from: str | None) -> str:

@@ -1,0 +1,310 @@
+"""Shared fixtures: a lesbot home with a real SQLite file, a real `lesbot serve`,
+a real Dovecot. Every server listens on 127.0.0.1 on a port picked at run time
+and is stopped by the fixture that started it."""
+from __future__ import annotations
+
+import email.utils
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from bot.intake import store
+from bot.mailparse import received_time
+from bot.pipeline import Pipeline
+from store.db import open_db
+
+DATA = Path(__file__).parent / "data"
+INBOX = "ashmeres.les@nhs.net"
+LESBOT = [sys.executable, "-m", "bot.cli"]
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_msg(sender="priya.raghunathan3@nhs.net", subject="A question", body="Hello, how do I claim?",
+             to=INBOX, mid=None, extra=None) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = sender
+    m["To"] = to
+    m["Subject"] = subject
+    m["Date"] = email.utils.formatdate()
+    m["Message-ID"] = mid or email.utils.make_msgid(domain="nhs.net")
+    for k, v in (extra or {}).items():
+        m[k] = v
+    m.set_content(body)
+    return m
+
+
+class Lesbot:
+    """An in-process lesbot on a temp home: store + process like `lesbot ingest`."""
+
+    def __init__(self, home: Path, **overrides):
+        self.home = home
+        self.settings = config.load(home=home, inbox=INBOX, **overrides)
+        self.conn = open_db(self.settings.db_path)
+        from bot.directory import import_csv
+        import_csv(self.conn, (DATA / "directory.csv").read_text())
+        self.pipeline = Pipeline(self.settings, self.conn)
+
+    def ingest(self, raw, envelope_from=None, received_at=None, source="file"):
+        if isinstance(raw, EmailMessage):
+            raw = raw.as_bytes()
+        if isinstance(raw, (str, Path)) and Path(raw).suffix == ".eml":
+            raw = Path(raw if Path(raw).exists() else DATA / raw).read_bytes()
+        when = received_at or received_time(raw)
+        new_id = store(self.conn, raw, source, when, envelope_from, None, None)
+        return self.pipeline.process(new_id)
+
+    def row(self, msg_id):
+        return self.conn.execute("SELECT * FROM messages WHERE id=?", (msg_id,)).fetchone()
+
+    def outbox(self, state=None):
+        q = "SELECT * FROM outbox" + (" WHERE state=?" if state else "") + " ORDER BY id"
+        return self.conn.execute(q, (state,) if state else ()).fetchall()
+
+    def close(self):
+        self.pipeline.close()
+        self.conn.close()
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "var"
+
+
+@pytest.fixture
+def bot(home):
+    b = Lesbot(home)
+    yield b
+    b.close()
+
+
+def cli_env(home, **extra):
+    env = dict(os.environ, LESBOT_HOME=str(home), LESBOT_INBOX=INBOX)
+    env.pop("LESBOT_CONFIG", None)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_cli(home, *args, check=True, env_extra=None, **kw):
+    r = subprocess.run([*LESBOT, *args], env=cli_env(home, **(env_extra or {})), capture_output=True,
+                       text=True, cwd=Path(__file__).parent.parent, timeout=120, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"lesbot {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+class ServeProcess:
+    def __init__(self, home: Path, port: int, env_extra=None):
+        self.home, self.port, self.env_extra = home, port, env_extra or {}
+        self.proc = None
+
+    def start(self):
+        Path(self.home).mkdir(parents=True, exist_ok=True)
+        log = open(Path(self.home) / "serve.log", "ab")
+        self.proc = subprocess.Popen([*LESBOT, "serve", "--smtp-host", "127.0.0.1", "--smtp-port", str(self.port)],
+                                     env=cli_env(self.home, **self.env_extra), stdout=log, stderr=log,
+                                     cwd=Path(__file__).parent.parent)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("lesbot serve exited: " + (Path(self.home) / "serve.log").read_text()[-2000:])
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("lesbot serve did not listen")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def serve(home):
+    """Start `lesbot serve` (a real process) with the sample directory loaded."""
+    run_cli(home, "directory", "import", str(DATA / "directory.csv"))
+    servers = []
+
+    def _start(env_extra=None, port=None):
+        s = ServeProcess(home, port or free_port(), env_extra).start()
+        servers.append(s)
+        return s
+    yield _start
+    for s in servers:
+        s.stop()
+
+
+def outbox_files(home) -> list[Path]:
+    out = []
+    for sub in ("new", "cur"):
+        d = Path(home) / "outbox" / sub
+        if d.is_dir():
+            out += sorted(d.iterdir())
+    return out
+
+
+def wait_for(pred, timeout=20.0, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    return pred()
+
+
+# -- Dovecot --------------------------------------------------------------------
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+
+class Dovecot:
+    """A throwaway Dovecot IMAP server on 127.0.0.1 (Debian's dovecot-imapd)."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="lesbot-dovecot-"))
+        self.proc = None
+
+    def write_config(self):
+        d = self.dir
+        for sub in ("run", "state", "mail"):
+            (d / sub).mkdir(exist_ok=True)
+        os.chmod(d, 0o755)
+        if os.geteuid() == 0:
+            user = group = "dovecot"
+            login_user = "dovenull"
+            shutil.chown(d / "mail", user, group)
+        else:
+            import grp
+            import pwd
+            user = pwd.getpwuid(os.getuid()).pw_name
+            group = grp.getgrgid(os.getgid()).gr_name
+            login_user = user
+        (d / "users").write_text("lesbot:{PLAIN}lesbot-pw::::::\nother:{PLAIN}other-pw::::::\n")
+        os.chmod(d / "users", 0o644)
+        (d / "dovecot.conf").write_text(f"""
+instance_name = lesbot-test-{self.port}
+base_dir = {d}/run
+state_dir = {d}/state
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = {d}/dovecot.log
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {login_user}
+first_valid_uid = 1
+mail_location = maildir:{d}/mail/%u
+mail_max_userip_connections = 50
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={group} home={d}/mail/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service auth {{
+  unix_listener auth-userdb {{
+    mode = 0666
+  }}
+}}
+""")
+
+    def start(self):
+        self.write_config()
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(self.dir / "dovecot.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dovecot exited: " + self.log())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(100).startswith(b"* OK"):
+                        return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("dovecot not ready: " + self.log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self):
+        p = self.dir / "dovecot.log"
+        return p.read_text()[-2000:] if p.exists() else ""
+
+    def client(self, user="lesbot", password="lesbot-pw"):
+        from imapclient import IMAPClient
+        c = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+        c.login(user, password)
+        return c
+
+    def append(self, raw: bytes, folder="INBOX"):
+        c = self.client()
+        try:
+            c.append(folder, raw)
+        finally:
+            c.logout()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot():
+    if not Path(DOVECOT).exists():
+        pytest.fail("Dovecot is not installed: apt-get install dovecot-imapd (.ci/run does this)")
+    d = Dovecot().start()
+    yield d
+    d.cleanup()
