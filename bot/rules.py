@@ -35,7 +35,7 @@ def bounce_reason(p: Parsed, envelope_from: str | None) -> str:
     if "x-ms-exchange-message-is-ndr" in p.headers:
         return "Exchange non-delivery report"
     local = p.from_addr.partition("@")[0]
-    if local in ("mailer-daemon", "postmaster") and (envelope_from == "" or _empty_return_path(p)):
+    if local in ("mailer-daemon", "postmaster"):
         return "bounce from a mail server"
     return ""
 
