@@ -186,8 +186,10 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 class Dovecot:
     """A throwaway Dovecot IMAP server on 127.0.0.1 (Debian's dovecot-imapd)."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, introspection_url: str | None = None):
         self.port = port or free_port()
+        # XOAUTH2: Dovecot asks this URL whether a bearer token is valid (RFC 7662).
+        self.introspection_url = introspection_url
         self.dir = Path(tempfile.mkdtemp(prefix="lesbot-dovecot-"))
         self.proc = None
 
@@ -252,6 +254,15 @@ service auth {{
   }}
 }}
 """)
+        if self.introspection_url:
+            (d / "oauth2.conf.ext").write_text(
+                f"introspection_mode = post\nintrospection_url = {self.introspection_url}\n"
+                "username_attribute = username\nactive_attribute = active\nactive_value = true\n")
+            conf = (d / "dovecot.conf").read_text()
+            conf = conf.replace("auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2")
+            conf = conf.replace("passdb {", f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n"
+                                f"  args = {d}/oauth2.conf.ext\n}}\npassdb {{\n  mechanisms = plain login", 1)
+            (d / "dovecot.conf").write_text(conf)
 
     def start(self):
         self.write_config()
