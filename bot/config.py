@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
                                TomlConfigSettingsSource)
 
@@ -25,6 +25,7 @@ def _check_address(value: str) -> str:
 
 
 class ImapSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(993, ge=1, le=65535)
@@ -50,6 +51,7 @@ class ImapSettings(BaseModel):
 
 class RelaySettings(BaseModel):
     """Outgoing SMTP relay. Empty host: replies go to the Maildir outbox instead."""
+    model_config = ConfigDict(extra="forbid")
     host: str = ""
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -60,6 +62,7 @@ class RelaySettings(BaseModel):
 
 
 class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     max_message_bytes: int = Field(35 * 1024 * 1024, gt=0)
     max_attachments: int = Field(20, ge=0)
     max_attachment_bytes: int = Field(20 * 1024 * 1024, gt=0)

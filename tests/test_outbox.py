@@ -1,0 +1,80 @@
+"""The outbox: Maildir delivery that cannot double, and a real SMTP relay with retries."""
+from __future__ import annotations
+
+import email
+from datetime import datetime, timedelta, timezone
+
+from aiosmtpd.controller import Controller
+
+from bot.mailer import Mailer
+from conftest import Lesbot, free_port, make_msg, outbox_files
+
+
+class Collector:
+    def __init__(self):
+        self.got = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.got.append((envelope.mail_from, envelope.rcpt_tos, envelope.original_content))
+        return "250 OK"
+
+
+def test_maildir_delivery_survives_a_crash_between_write_and_mark(bot, home):
+    bot.ingest(make_msg())
+    m = Mailer(bot.settings, bot.conn)
+    assert m.deliver_due()["sent"] == 1
+    # as if we died after writing the file but before marking the row sent
+    bot.conn.execute("UPDATE outbox SET state='queued'")
+    assert m.deliver_due()["sent"] == 1
+    files = outbox_files(home)
+    assert len(files) == 1
+    # a mail reader moved it to cur/ with flags: still recognised
+    files[0].rename(home / "outbox" / "cur" / (files[0].name + ":2,S"))
+    bot.conn.execute("UPDATE outbox SET state='queued'")
+    m.deliver_due()
+    assert len(outbox_files(home)) == 1
+
+
+def test_relay_delivery_with_envelope_and_retries(home):
+    port = free_port()
+    b = Lesbot(home, relay={"host": "127.0.0.1", "port": port, "security": "none"},
+               limits={"retry_base_seconds": 60, "retry_max_attempts": 3})
+    try:
+        b.ingest(make_msg())
+        m = Mailer(b.settings, b.conn)
+        # relay down: the reply stays queued with a back-off
+        assert m.deliver_due() == {"sent": 0, "failed": 1}
+        row = b.outbox()[0]
+        assert row["state"] == "queued" and row["attempts"] == 1 and "Connection" in row["last_error"]
+        assert datetime.fromisoformat(row["next_attempt_at"]) > datetime.now(timezone.utc) + timedelta(seconds=50)
+        assert m.deliver_due() == {"sent": 0, "failed": 0}     # not due yet
+        collector = Collector()
+        ctl = Controller(collector, hostname="127.0.0.1", port=port)
+        ctl.start()
+        try:
+            later = datetime.now(timezone.utc) + timedelta(minutes=2)
+            assert m.deliver_due(now=later) == {"sent": 1, "failed": 0}
+        finally:
+            ctl.stop()
+        mail_from, rcpts, data = collector.got[0]
+        assert mail_from == "lesbot-bounces@nhs.net" and rcpts == ["priya.raghunathan3@nhs.net"]
+        assert email.message_from_bytes(data)["Auto-Submitted"] == "auto-replied"
+        assert b.outbox()[0]["state"] == "sent"
+    finally:
+        b.close()
+
+
+def test_relay_gives_up_after_max_attempts(home):
+    b = Lesbot(home, relay={"host": "127.0.0.1", "port": free_port(), "security": "none"},
+               limits={"retry_base_seconds": 1, "retry_max_attempts": 2})
+    try:
+        b.ingest(make_msg())
+        m = Mailer(b.settings, b.conn)
+        far = datetime.now(timezone.utc) + timedelta(days=1)
+        m.deliver_due(now=far)
+        m.deliver_due(now=far)
+        row = b.outbox()[0]
+        assert row["state"] == "failed" and row["attempts"] == 2
+        assert b.conn.execute("SELECT action FROM audit WHERE entity='outbox' ORDER BY id DESC").fetchone()[0] == "failed"
+    finally:
+        b.close()
