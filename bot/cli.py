@@ -61,6 +61,20 @@ def serve(ctx, smtp_host, smtp_port):
 
 
 @main.command()
+@click.option("--wake-fd", type=int, default=None, hidden=True)
+@click.option("--nice", type=int, default=0, help="Lower this process's CPU priority by N.")
+@click.pass_context
+def worker(ctx, wake_fd, nice):
+    """Process stored messages and deliver the outbox, without listening.
+
+    `serve` starts one itself; run this alone to work through a backlog (for
+    example after `ingest --no-send`, or on a second machine sharing the files).
+    """
+    from bot.worker import run as run_worker
+    run_worker(_settings(ctx), wake_fd=wake_fd, nice=nice)
+
+
+@main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per message.")
 @click.option("--no-send", is_flag=True, help="Queue replies but do not deliver them now.")

@@ -89,6 +89,18 @@ class Mailer:
         rows = self.conn.execute(
             "SELECT id, to_addr, envelope_from, msgid, raw, attempts FROM outbox "
             "WHERE state='queued' AND next_attempt_at<=? ORDER BY id LIMIT ?", (now_s, limit)).fetchall()
+        if not rows:
+            return {"sent": 0, "failed": 0}
+        # Claim the rows. This commit (synchronous=FULL) also makes durable every
+        # earlier commit in the WAL, so no reply goes out whose record could vanish.
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = [r for r in rows if self.conn.execute(
+                "UPDATE outbox SET state='sending' WHERE id=? AND state='queued'", (r["id"],)).rowcount]
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
         sent, failed = [], []
         for r in rows:
             try:
@@ -118,7 +130,8 @@ class Mailer:
                 else:
                     delay = min(lim.retry_base_seconds * 2 ** (attempts - 1), 6 * 3600)
                     nxt = datetime.now(timezone.utc) + timedelta(seconds=delay)
-                    self.conn.execute("UPDATE outbox SET attempts=?, last_error=?, next_attempt_at=? WHERE id=?",
+                    self.conn.execute("UPDATE outbox SET state='queued', attempts=?, last_error=?, next_attempt_at=? "
+                                      "WHERE id=?",
                                       (attempts, err, nxt.isoformat(), r["id"]))
             self.conn.execute("COMMIT")
         except BaseException:
@@ -126,7 +139,12 @@ class Mailer:
             raise
         return {"sent": len(sent), "failed": len(failed)}
 
+    def recover(self):
+        """Rows left 'sending' by a crash go back to the queue (Maildir names make that safe)."""
+        self.conn.execute("UPDATE outbox SET state='queued' WHERE state='sending'")
+
     def run(self, stop: threading.Event, wake: threading.Event, idle_seconds: float = 5.0):
+        self.recover()
         while not stop.is_set():
             try:
                 result = self.deliver_due()

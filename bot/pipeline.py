@@ -237,17 +237,17 @@ class Pipeline:
                "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
         ctx.update(decision.reply.context)
         subject, text, html = render(decision.reply.template, **ctx)
-        msg = build(s, to=to, subject=subject, text=text, html=html, ref=ref,
+        msgid, raw = build(s, to=to, subject=subject, text=text, html=html, ref=ref,
                     in_reply_to=facts.message_id or None, references=facts.references)
         held = conn.execute("SELECT reason FROM suppressed WHERE email=?", (to,)).fetchone()
-        msgid = msg["Message-ID"].strip("<>")
+        subject_line = f"[{ref}] {subject}"
         cur = conn.execute(
             "INSERT INTO outbox (created_at, message, case_id, to_addr, envelope_from, subject, msgid, raw, "
             "state, next_attempt_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (utcnow(), row["id"], case_id, to, s.bounce_address, msg["Subject"], msgid, msg.as_bytes(),
+            (utcnow(), row["id"], case_id, to, s.bounce_address, subject_line, msgid, raw,
              "held" if held else "queued", utcnow(), f"held: {held[0]}" if held else None))
         audit(conn, "outbox", cur.lastrowid, "held" if held else "queued", "pipeline", {"message": row["id"]})
-        return {"to": to, "subject": msg["Subject"]}, ""
+        return {"to": to, "subject": subject_line}, ""
 
     def _record_bounce(self, conn, msg_row: int, info: rules.BounceInfo):
         for ref in info.references:

@@ -6,10 +6,10 @@ the subject, and never anything from the original subject (it may name a patient
 """
 from __future__ import annotations
 
+import binascii
 import email.utils
 import uuid
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.header import Header
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,8 +17,6 @@ import jinja2
 
 from bot.rules import LOOP_HEADER
 
-# Long Message-IDs must never be folded into encoded-words: allow 998-octet lines.
-OUTGOING = SMTP.clone(max_line_length=998)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -51,21 +49,48 @@ def render(template: str, **ctx) -> tuple[str, str, str]:
 
 
 def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
-          in_reply_to: str | None = None, references: list[str] | None = None) -> EmailMessage:
-    m = EmailMessage(policy=OUTGOING)
-    m["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
-    m["To"] = to
-    m["Subject"] = f"[{ref}] {subject}"
-    m["Date"] = email.utils.formatdate(localtime=False)
-    m["Message-ID"] = f"<{uuid.uuid4().hex}.{ref}@{settings.message_id_domain}>"
+          in_reply_to: str | None = None, references: list[str] | None = None) -> tuple[str, bytes]:
+    """(Message-ID, the message as wire bytes).
+
+    Written out directly rather than through email.message: the shape never varies
+    (multipart/alternative, two UTF-8 quoted-printable parts) and the stdlib
+    generator cost ~3 ms a reply, most of our per-message budget.
+    """
+    msgid = f"{uuid.uuid4().hex}.{ref}@{settings.message_id_domain}"
+    headers = [
+        ("From", email.utils.formataddr((settings.from_name, settings.from_address))),
+        ("To", to),
+        ("Subject", _encode(f"[{ref}] {subject}")),
+        ("Date", email.utils.formatdate(localtime=False)),
+        ("Message-ID", f"<{msgid}>"),
+    ]
     if in_reply_to:
-        m["In-Reply-To"] = f"<{in_reply_to}>"
         refs = [r for r in (references or []) if r] + [in_reply_to]
-        m["References"] = " ".join(f"<{r}>" for r in dict.fromkeys(refs))
-    m["Auto-Submitted"] = "auto-replied"
-    # Ask Exchange not to answer us with out-of-office or read receipts.
-    m["X-Auto-Response-Suppress"] = "All"
-    m[LOOP_HEADER] = settings.instance
-    m.set_content(text)
-    m.add_alternative(html, subtype="html")
-    return m
+        headers.append(("In-Reply-To", f"<{in_reply_to}>"))
+        # One ID per line: folding between IDs is allowed, inside one it is not.
+        headers.append(("References", "\r\n ".join(f"<{r}>" for r in dict.fromkeys(refs))))
+    headers += [
+        ("Auto-Submitted", "auto-replied"),
+        # Ask Exchange not to answer us with out-of-office or read receipts.
+        ("X-Auto-Response-Suppress", "All"),
+        (LOOP_HEADER, settings.instance),
+        ("MIME-Version", "1.0"),
+    ]
+    boundary = "=_lesbot_" + uuid.uuid4().hex
+    headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+    out = [f"{k}: {v}" for k, v in headers]
+    out.append("")
+    for subtype, body in (("plain", text), ("html", html)):
+        out += [f"--{boundary}", f'Content-Type: text/{subtype}; charset="utf-8"',
+                "Content-Transfer-Encoding: quoted-printable", "", _qp(body)]
+    out += [f"--{boundary}--", ""]
+    return msgid, "\r\n".join(out).encode("ascii")
+
+
+def _encode(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8", maxlinelen=998).encode()
+
+
+def _qp(body: str) -> str:
+    data = body.replace("\r\n", "\n").encode("utf-8")
+    return binascii.b2a_qp(data).decode("ascii").replace("\n", "\r\n")

@@ -1,73 +1,62 @@
-"""`lesbot serve`: the listeners, the processor and the mailer in one process."""
+"""`lesbot serve`: the listeners in this process, the worker in a child process."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 
 from bot import smtp_listener
 from bot.intake import IntakeWriter
-from bot.mailer import Mailer
-from bot.pipeline import Pipeline
-from store.db import connect, open_db
+from store.db import open_db
 
 log = logging.getLogger("lesbot.serve")
-
-
-class Processor:
-    """Works through stored messages in arrival order, one at a time."""
-
-    def __init__(self, settings, on_reply):
-        self.settings = settings
-        self.wake = threading.Event()
-        self.stop = threading.Event()
-        self.on_reply = on_reply
-
-    def run(self):
-        pipeline = Pipeline(self.settings, connect(self.settings.db_path), on_reply=self.on_reply)
-        while not self.stop.is_set():
-            self.wake.clear()
-            try:
-                done = pipeline.process_pending()
-            except Exception:
-                log.exception("processing pass failed")
-                done = []
-            if not done:
-                self.wake.wait(5.0)
-        pipeline.close()
 
 
 class Server:
     def __init__(self, settings):
         self.settings = settings
         open_db(settings.db_path).close()
-        self.stop = threading.Event()
-        self.mail_wake = threading.Event()
-        self.processor = Processor(settings, on_reply=self.mail_wake.set)
-        self.intake = IntakeWriter(settings.db_path, on_stored=self.processor.wake.set)
-        self.threads: list[threading.Thread] = []
+        self.worker: subprocess.Popen | None = None
+        self._wake_w: int | None = None
+        self.intake = IntakeWriter(settings.db_path, on_stored=self.wake_worker)
         self.imap = None
+        self.threads: list[threading.Thread] = []
 
-    def start_threads(self):
+    def wake_worker(self):
+        if self._wake_w is not None:
+            try:
+                os.write(self._wake_w, b"!")
+            except (BlockingIOError, BrokenPipeError, OSError):
+                pass    # pipe full: the worker is awake anyway
+
+    def start_worker(self):
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        from bot.worker import die_with_parent
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--nice", "10"],
+            pass_fds=(r,), preexec_fn=die_with_parent, env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
+        os.close(r)
+        self._wake_w = w
+
+    def start(self):
         self.intake.start()
-        mailer = Mailer(self.settings, connect(self.settings.db_path))
-        self.threads = [
-            threading.Thread(target=self.processor.run, name="lesbot-processor", daemon=True),
-            threading.Thread(target=mailer.run, args=(self.stop, self.mail_wake), name="lesbot-mailer",
-                             daemon=True),
-        ]
+        self.start_worker()
         if self.settings.imap.enabled:
             from bot.imap_listener import ImapListener
             self.imap = ImapListener(self.settings, self.intake)
-            self.threads.append(threading.Thread(target=self.imap.run, name="lesbot-imap", daemon=True))
-        for t in self.threads:
+            t = threading.Thread(target=self.imap.run, name="lesbot-imap", daemon=True)
             t.start()
+            self.threads.append(t)
 
     async def serve(self, host: str, port: int):
-        self.start_threads()
         loop = asyncio.get_running_loop()
         srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port)
+        self.start()
         log.info("listening for SMTP on %s:%s for %s", host, port, ", ".join(self.settings.inboxes))
         done = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -80,14 +69,18 @@ class Server:
 
     def shutdown(self):
         self.intake.stop()
-        self.stop.set()
-        self.processor.stop.set()
-        self.processor.wake.set()
-        self.mail_wake.set()
         if self.imap:
             self.imap.stop()
         for t in self.threads:
-            t.join(timeout=10)
+            t.join(timeout=15)
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(20)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+        if self._wake_w is not None:
+            os.close(self._wake_w)
 
 
 def run(settings, host: str, port: int):

@@ -69,7 +69,7 @@ def test_kill_9_mid_load(home, tmp_path):
     try:
         wait_for(lambda: db.execute("SELECT count(*) FROM messages WHERE state='received'").fetchone()[0] == 0,
                  timeout=90)
-        wait_for(lambda: db.execute("SELECT count(*) FROM outbox WHERE state='queued'").fetchone()[0] == 0,
+        wait_for(lambda: db.execute("SELECT count(*) FROM outbox WHERE state IN ('queued','sending')").fetchone()[0] == 0,
                  timeout=60)
         by_mid = collections.defaultdict(list)
         for r in db.execute("SELECT message_id, state FROM messages"):
