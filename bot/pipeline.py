@@ -43,6 +43,8 @@ class Facts:
     no_reply_reason: str = ""
     references: list[str] = field(default_factory=list)
     bounce: rules.BounceInfo | None = None
+    new_case: bool = False
+    reply: tuple[str, str, bytes] | None = None    # (subject, Message-ID, raw), rendered
 
 
 class Pipeline:
@@ -142,7 +144,11 @@ class Pipeline:
 
     def _decide_timed(self, row) -> tuple[Decision, Facts | None, str]:
         local = self._local
-        fut = self._executor.submit(lambda: self.decide(row, local.conn))
+        def work():
+            decision, facts = self.decide(row, local.conn)
+            self._prepare_reply(row, decision, facts)
+            return decision, facts
+        fut = self._executor.submit(work)
         try:
             decision, facts = fut.result(timeout=self.settings.limits.handler_timeout_seconds)
             return decision, facts, ""
@@ -157,72 +163,110 @@ class Pipeline:
             return Decision("failed", "error"), None, "".join(
                 traceback.format_exception_only(type(e), e)).strip() + "\n" + traceback.format_exc()
 
+    # -- the reply, rendered while deciding (no lock held) -------------------
+    def _prepare_reply(self, row, decision: Decision, facts: Facts):
+        """Render the reply now; whether it may be sent is settled at commit."""
+        if decision.outcome in ("failed", "ignored", "duplicate", "quarantined") or not decision.reply:
+            return
+        if facts.case_id is None and decision.case_kind:
+            facts.new_case = True
+            facts.case_id = row["id"]      # a case is numbered after the message that opened it
+        if facts.case_id is None or facts.no_reply_reason or not facts.org_code:
+            return
+        s = self.settings
+        ref = reference(facts.case_id)
+        received = _utc(row["received_at"]).astimezone(LONDON)
+        ctx = {"reference": ref, "org_name": facts.org_name, "inbox": s.inboxes[0],
+               "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
+        ctx.update(decision.reply.context)
+        subject, text, html = render(decision.reply.template, **ctx)
+        msgid, raw = build(s, to=facts.from_addr, subject=subject, text=text, html=html, ref=ref,
+                           in_reply_to=facts.message_id or None, references=facts.references)
+        facts.reply = (f"[{ref}] {subject}", msgid, raw)
+
     # -- commit ------------------------------------------------------------
-    def process(self, msg_id: int) -> dict | None:
-        row = self.conn.execute(
+    def _load(self, msg_id: int):
+        return self.conn.execute(
             "SELECT id, raw, received_at, envelope_from, state, released FROM messages WHERE id=?",
             (msg_id,)).fetchone()
+
+    def process(self, msg_id: int) -> dict | None:
+        row = self._load(msg_id)
         if row is None or row["state"] != "received":
             return None
-        decision, facts, err = self._decide_timed(row)
-        facts = facts or Facts()
-        try:
-            return self._commit(row, decision, facts, err)
-        except Exception as e:
-            # A handler's writes or a template failed: record the message as failed instead.
-            log.exception("message %s failed while recording its result", row["id"])
-            err = "".join(traceback.format_exception_only(type(e), e)).strip() + "\n" + traceback.format_exc()
-            return self._commit(row, Decision("failed", decision.kind or "error"), facts, err)
+        return self._commit_group([(row, *self._decide_timed(row))])[0]
 
-    def _commit(self, row, decision: Decision, facts: Facts, err: str) -> dict | None:
+    def _commit_group(self, items) -> list[dict | None]:
+        """One transaction for several decided messages; each in its own savepoint,
+        so one whose writes fail is recorded as failed without undoing the others."""
         conn = self.conn
-        reply_info = None
+        results = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            state = conn.execute("SELECT state FROM messages WHERE id=?", (row["id"],)).fetchone()
-            if state is None or state[0] != "received":
-                conn.execute("ROLLBACK")
-                return None      # someone else finished it first
-            case_id = facts.case_id
-            if case_id is None and decision.case_kind and decision.outcome not in ("ignored", "duplicate", "failed"):
-                cur = conn.execute(
-                    "INSERT INTO cases (created_at, org_code, kind, state, first_message) VALUES (?,?,?,?,?)",
-                    (utcnow(), facts.org_code, decision.case_kind, decision.outcome, row["id"]))
-                case_id = cur.lastrowid
-            elif case_id is not None and decision.outcome not in ("ignored", "duplicate", "failed"):
-                conn.execute("UPDATE cases SET state=? WHERE id=?", (decision.outcome, case_id))
-            if decision.apply and decision.outcome != "failed":
-                decision.apply(conn, case_id)
-            if facts.bounce:
-                self._record_bounce(conn, row["id"], facts.bounce)
-            no_reply = facts.no_reply_reason
-            if decision.reply and case_id is not None and decision.outcome != "failed":
-                reply_info, no_reply = self._queue_reply(conn, row, decision, facts, case_id, no_reply)
-            conn.execute(
-                "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
-                "duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
-                "processed_at=? WHERE id=?",
-                (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
-                 facts.content_hash, facts.duplicate_of, case_id, no_reply or None,
-                 json.dumps(decision.errors), err or None, utcnow(), row["id"]))
-            audit(conn, "message", row["id"], decision.outcome, "pipeline",
-                  {"kind": decision.kind, "case": case_id, "duplicate_of": facts.duplicate_of,
-                   "no_reply": no_reply or None, "error": (err.splitlines() or [None])[0]})
+            for row, decision, facts, err in items:
+                conn.execute("SAVEPOINT one")
+                try:
+                    results.append(self._apply(row, decision, facts or Facts(), err))
+                except Exception as e:
+                    conn.execute("ROLLBACK TO one")
+                    log.exception("message %s failed while recording its result", row["id"])
+                    err = "".join(traceback.format_exception_only(type(e), e)).strip() + "\n" + \
+                        traceback.format_exc()
+                    facts = facts or Facts()
+                    facts.reply, facts.new_case = None, False
+                    if facts.case_id == row["id"]:
+                        facts.case_id = None
+                    results.append(self._apply(row, Decision("failed", decision.kind or "error"), facts, err))
+                conn.execute("RELEASE one")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if reply_info and self.on_reply:
+        if self.on_reply and any(r and r["reply"] for r in results):
             self.on_reply()
+        return results
+
+    def _apply(self, row, decision: Decision, facts: Facts, err: str) -> dict | None:
+        conn = self.conn
+        state = conn.execute("SELECT state FROM messages WHERE id=?", (row["id"],)).fetchone()
+        if state is None or state[0] != "received":
+            return None      # someone else finished it first
+        final = decision.outcome not in ("ignored", "duplicate", "failed")
+        case_id = facts.case_id
+        if final and case_id is None and decision.case_kind:
+            case_id = row["id"]
+            facts.new_case = True
+        if final and facts.new_case:
+            conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state, first_message) "
+                         "VALUES (?,?,?,?,?,?)",
+                         (case_id, utcnow(), facts.org_code, decision.case_kind, decision.outcome, row["id"]))
+        elif final and case_id is not None:
+            conn.execute("UPDATE cases SET state=? WHERE id=?", (decision.outcome, case_id))
+        if decision.apply and decision.outcome != "failed":
+            decision.apply(conn, case_id)
+        if facts.bounce:
+            self._record_bounce(conn, row["id"], facts.bounce)
+        reply_info, no_reply = None, facts.no_reply_reason
+        if facts.reply and decision.outcome != "failed":
+            reply_info, no_reply = self._queue_reply(conn, row, facts, case_id)
+        conn.execute(
+            "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
+            "duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
+            "processed_at=? WHERE id=?",
+            (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
+             facts.content_hash, facts.duplicate_of, case_id, no_reply or None,
+             json.dumps(decision.errors), err or None, utcnow(), row["id"]))
+        audit(conn, "message", row["id"], decision.outcome, "pipeline",
+              {"kind": decision.kind, "case": case_id, "duplicate_of": facts.duplicate_of,
+               "no_reply": no_reply or None, "error": (err.splitlines() or [None])[0]})
         return {"message_id": facts.message_id or None, "kind": decision.kind, "outcome": decision.outcome,
                 "reference": reference(case_id) if case_id else None, "errors": decision.errors,
                 "reply": reply_info, "id": row["id"]}
 
-    def _queue_reply(self, conn, row, decision, facts, case_id, no_reply):
+    def _queue_reply(self, conn, row, facts: Facts, case_id: int):
+        """Queue the rendered reply, unless the address or today's count forbids it."""
         s = self.settings
         to = facts.from_addr
-        if no_reply:
-            return None, no_reply
         if not conn.execute("SELECT 1 FROM org_emails WHERE email=?", (to,)).fetchone():
             return None, "sender is not a directory address"
         cap = s.limits.replies_per_sender_per_day
@@ -231,16 +275,8 @@ class Pipeline:
                                   (to, day_start.astimezone(timezone.utc).isoformat())).fetchone()[0]
         if sent_today >= cap:
             return None, f"daily reply cap of {cap} reached for this sender"
-        ref = reference(case_id)
-        received = _utc(row["received_at"]).astimezone(LONDON)
-        ctx = {"reference": ref, "org_name": facts.org_name, "inbox": s.inboxes[0],
-               "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
-        ctx.update(decision.reply.context)
-        subject, text, html = render(decision.reply.template, **ctx)
-        msgid, raw = build(s, to=to, subject=subject, text=text, html=html, ref=ref,
-                    in_reply_to=facts.message_id or None, references=facts.references)
+        subject_line, msgid, raw = facts.reply
         held = conn.execute("SELECT reason FROM suppressed WHERE email=?", (to,)).fetchone()
-        subject_line = f"[{ref}] {subject}"
         cur = conn.execute(
             "INSERT INTO outbox (created_at, message, case_id, to_addr, envelope_from, subject, msgid, raw, "
             "state, next_attempt_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -273,13 +309,30 @@ class Pipeline:
         return [r[0] for r in self.conn.execute(
             "SELECT id FROM messages WHERE state='received' ORDER BY id")]
 
-    def process_pending(self) -> list[dict]:
-        out = []
+    def process_pending(self, group_size: int = 32) -> list[dict]:
+        """Decide pending messages in arrival order and commit them in groups.
+
+        A group never holds two messages from one sender, so a message is always
+        decided after everything earlier from its sender is committed (a duplicate
+        has the sender of its original, so it always sees it).
+        """
+        out: list[dict] = []
+        group, senders = [], set()
         for mid in self.pending():
-            r = self.process(mid)
-            if r:
-                out.append(r)
-        return out
+            row = self._load(mid)
+            if row is None or row["state"] != "received":
+                continue
+            item = (row, *self._decide_timed(row))
+            sender = item[2].from_addr if item[2] else None
+            if sender in senders or len(group) >= group_size:
+                out += self._commit_group(group)
+                group, senders = [], set()
+                item = (row, *self._decide_timed(row))     # decide again on fresh data
+            group.append(item)
+            senders.add(sender)
+        if group:
+            out += self._commit_group(group)
+        return [r for r in out if r]
 
     def close(self):
         self._executor.shutdown(wait=False)
