@@ -17,6 +17,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from bot.oauth import token_from_command
+from bot.intake import is_spooled_or_stored, open_spool, spool_path
 from store.db import connect, utcnow
 
 log = logging.getLogger("lesbot.imap")
@@ -29,6 +30,7 @@ class ImapListener:
         self.cfg = settings.imap
         self.intake = intake
         self.db = connect(db_path or settings.db_path)
+        self.spool = open_spool(spool_path(settings))
         self._stop = threading.Event()
         self.client: IMAPClient | None = None
         self.connected = threading.Event()   # for tests and status
@@ -130,8 +132,7 @@ class ImapListener:
             if self._stop.is_set():
                 break
             key = f"{self._mailbox()}/{uidvalidity}/{uid}"
-            already = self.db.execute("SELECT 1 FROM messages WHERE source_key=? AND source='imap'",
-                                      (key,)).fetchone()
+            already = is_spooled_or_stored(self.spool, self.db, key)
             if not already:
                 meta = client.fetch([uid], ["RFC822.SIZE", "INTERNALDATE"]).get(uid)
                 if meta is None:      # expunged meanwhile

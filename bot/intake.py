@@ -1,43 +1,66 @@
 """Store a raw message durably — the only thing done before we say 250.
 
-The writer thread commits in groups: every message waiting when a commit starts
-shares one fsync, so 16 parallel senders cost about one disk flush between them.
+Arrivals go to a spool: a small SQLite file of its own (spool.db), so taking
+mail never waits for the worker's or the mailer's writes to lesbot.db. A writer
+thread commits arrivals in groups: every message waiting when a commit starts
+shares one fsync. The worker then moves spooled messages into lesbot.db
+(`move_spooled`): exactly once, because each keeps its spool id there.
 """
 from __future__ import annotations
 
 import asyncio
 import queue
+import sqlite3
 import threading
 from concurrent.futures import Future
 from datetime import datetime, timezone
+from pathlib import Path
 
 from store.db import connect
 
-INSERT = ("INSERT INTO messages (received_at, source, source_key, envelope_from, envelope_to, raw, size, "
-          "state, duplicate_of) VALUES (?,?,?,?,?,?,?,?,?)")
+COLUMNS = "received_at, source, source_key, envelope_from, envelope_to, raw, size"
+INSERT = f"INSERT INTO messages ({COLUMNS}, state, duplicate_of) VALUES (?,?,?,?,?,?,?,?,?)"
+SPOOL_INSERT = f"INSERT INTO spool ({COLUMNS}) VALUES (?,?,?,?,?,?,?)"
 
 
-def _row(conn, raw: bytes, source: str, received_at: datetime | None, envelope_from, envelope_to,
-         source_key) -> tuple:
+def spool_path(settings) -> Path:
+    return Path(settings.home) / "spool.db"
+
+
+def open_spool(path) -> sqlite3.Connection:
+    conn = connect(path)
+    # AUTOINCREMENT: ids never reused after the worker purges moved rows.
+    conn.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT, "
+                 "source TEXT, source_key TEXT, envelope_from TEXT, envelope_to TEXT, raw BLOB, size INTEGER)")
+    conn.execute("CREATE INDEX IF NOT EXISTS spool_key ON spool(source_key)")
+    return conn
+
+
+def _values(raw: bytes, source: str, received_at: datetime | None, envelope_from, envelope_to,
+            source_key) -> tuple:
     when = (received_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    state, dup = "received", None
-    if source == "imap" and source_key:
-        # Same mailbox, UIDVALIDITY and UID: the very same stored message again.
-        first = conn.execute("SELECT id FROM messages WHERE source_key=? AND source='imap' ORDER BY id LIMIT 1",
-                             (source_key,)).fetchone()
-        if first:
-            state, dup = "duplicate", first[0]
     return (when.isoformat(timespec="microseconds"), source, source_key, envelope_from,
             ",".join(envelope_to) if isinstance(envelope_to, (list, tuple)) else envelope_to,
-            raw, len(raw), state, dup)
+            raw, len(raw))
+
+
+def _imap_first(conn, source: str, source_key) -> int | None:
+    """The same mailbox, UIDVALIDITY and UID: the very same message, already stored."""
+    if source != "imap" or not source_key:
+        return None
+    row = conn.execute("SELECT id FROM messages WHERE source_key=? AND source='imap' ORDER BY id LIMIT 1",
+                       (source_key,)).fetchone()
+    return row[0] if row else None
 
 
 def store(conn, raw: bytes, source: str, received_at: datetime | None = None, envelope_from=None,
           envelope_to=None, source_key=None) -> int:
-    """Store one message in its own transaction; returns its id."""
+    """Store one message straight into lesbot.db (files, tests); returns its id."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        cur = conn.execute(INSERT, _row(conn, raw, source, received_at, envelope_from, envelope_to, source_key))
+        first = _imap_first(conn, source, source_key)
+        cur = conn.execute(INSERT, (*_values(raw, source, received_at, envelope_from, envelope_to, source_key),
+                                    "duplicate" if first else "received", first))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -45,19 +68,52 @@ def store(conn, raw: bytes, source: str, received_at: datetime | None = None, en
     return cur.lastrowid
 
 
-class IntakeWriter:
-    """A thread owning one connection; callers get a Future of the new row id."""
+def is_spooled_or_stored(spool, conn, source_key: str) -> bool:
+    return bool(spool.execute("SELECT 1 FROM spool WHERE source_key=?", (source_key,)).fetchone() or
+                conn.execute("SELECT 1 FROM messages WHERE source_key=? AND source='imap'",
+                             (source_key,)).fetchone())
 
-    def __init__(self, db_path, on_stored=None, max_batch: int = 64):
-        self.db_path = db_path
+
+def move_spooled(spool, conn, limit: int = 500) -> int:
+    """Move spooled messages into lesbot.db. Safe to repeat after a crash at any point."""
+    rows = spool.execute(f"SELECT id, {COLUMNS} FROM spool ORDER BY id LIMIT ?", (limit,)).fetchall()
+    if not rows:
+        return 0
+    moved = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for r in rows:
+            if conn.execute("SELECT 1 FROM messages WHERE spool_id=?", (r["id"],)).fetchone():
+                continue    # moved before a crash; only the purge was lost
+            first = _imap_first(conn, r["source"], r["source_key"])
+            conn.execute(f"INSERT INTO messages ({COLUMNS}, state, duplicate_of, spool_id) "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         (r["received_at"], r["source"], r["source_key"], r["envelope_from"], r["envelope_to"],
+                          r["raw"], r["size"], "duplicate" if first else "received", first, r["id"]))
+            moved += 1
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    spool.execute("DELETE FROM spool WHERE id<=?", (rows[-1]["id"],))
+    return moved
+
+
+class IntakeWriter:
+    """A thread owning the spool connection; callers get a Future of the spool id."""
+
+    def __init__(self, path, on_stored=None, max_batch: int = 64):
+        self.path = path
         self.on_stored = on_stored
         self.max_batch = max_batch
         self._q: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="lesbot-intake", daemon=True)
         self._stopping = False
+        self._ready = threading.Event()
 
     def start(self):
         self._thread.start()
+        self._ready.wait(10)
         return self
 
     def submit(self, raw: bytes, source: str, received_at=None, envelope_from=None, envelope_to=None,
@@ -66,7 +122,7 @@ class IntakeWriter:
         if self._stopping:
             fut.set_exception(RuntimeError("lesbot is shutting down"))
             return fut
-        self._q.put((fut, (raw, source, received_at, envelope_from, envelope_to, source_key)))
+        self._q.put((fut, _values(raw, source, received_at, envelope_from, envelope_to, source_key)))
         return fut
 
     async def store_async(self, *args, **kw) -> int:
@@ -78,7 +134,10 @@ class IntakeWriter:
         self._thread.join(timeout=10)
 
     def _run(self):
-        conn = connect(self.db_path)
+        conn = open_spool(self.path)
+        # Checkpoints are left to the worker, off the path to the 250.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._ready.set()
         while True:
             item = self._q.get()
             if item is None:
@@ -95,7 +154,7 @@ class IntakeWriter:
                 batch.append(nxt)
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                ids = [conn.execute(INSERT, _row(conn, *args)).lastrowid for _, args in batch]
+                ids = [conn.execute(SPOOL_INSERT, values).lastrowid for _, values in batch]
                 conn.execute("COMMIT")
             except BaseException as e:
                 try:

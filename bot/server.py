@@ -10,7 +10,7 @@ import sys
 import threading
 
 from bot import smtp_listener
-from bot.intake import IntakeWriter
+from bot.intake import IntakeWriter, spool_path
 from store.db import open_db
 
 log = logging.getLogger("lesbot.serve")
@@ -22,7 +22,7 @@ class Server:
         open_db(settings.db_path).close()
         self.worker: subprocess.Popen | None = None
         self._wake_w: int | None = None
-        self.intake = IntakeWriter(settings.db_path, on_stored=self.wake_worker)
+        self.intake = IntakeWriter(spool_path(settings), on_stored=self.wake_worker)
         self.imap = None
         self.threads: list[threading.Thread] = []
 

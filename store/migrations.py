@@ -86,4 +86,10 @@ def v1_core(db: sqlite_utils.Database) -> None:
     }, pk="mailbox")
 
 
-MIGRATIONS = [v1_core]
+def v2_spool(db: sqlite_utils.Database) -> None:
+    """Messages taken in over SMTP/IMAP arrive through spool.db; remember which spool row."""
+    db["messages"].add_column("spool_id", int)
+    db["messages"].create_index(["spool_id"], unique=True)
+
+
+MIGRATIONS = [v1_core, v2_spool]

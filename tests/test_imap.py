@@ -8,7 +8,7 @@ import pytest
 
 from bot import config
 from bot.imap_listener import ImapListener
-from bot.intake import IntakeWriter
+from bot.intake import IntakeWriter, move_spooled, open_spool, spool_path
 from conftest import Dovecot, cli_env, make_msg, outbox_files, run_cli, wait_for, DATA, ServeProcess, free_port
 from store.db import connect, open_db
 
@@ -23,7 +23,7 @@ class Running:
         limits = cfg.pop("limits", {})
         self.settings = config.load(home=home, inbox="ashmeres.les@nhs.net", imap=cfg, limits=limits)
         open_db(self.settings.db_path).close()
-        self.intake = IntakeWriter(self.settings.db_path).start()
+        self.intake = IntakeWriter(spool_path(self.settings)).start()
         self.listener = ImapListener(self.settings, self.intake)
         self.thread = threading.Thread(target=self.listener.run, daemon=True)
         self.thread.start()
@@ -37,11 +37,15 @@ class Running:
 
 
 def stored(home):
+    """Messages in lesbot.db, after moving what is spooled (as the worker does)."""
     db = connect(home / "lesbot.db")
+    spool = open_spool(home / "spool.db")
     try:
+        move_spooled(spool, db)
         return [dict(r) for r in db.execute("SELECT id, source, source_key, received_at, size, raw FROM messages "
                                             "ORDER BY id")]
     finally:
+        spool.close()
         db.close()
 
 
@@ -246,7 +250,7 @@ def test_oauth2_bad_token_retries_and_stores_nothing(home, token_server, tmp_pat
                "oauth2_token_command": f"{sys.executable} -c \"print('expired-token')\"", "max_backoff_seconds": 1}
         settings = config.load(home=home, inbox="ashmeres.les@nhs.net", imap=cfg)
         open_db(settings.db_path).close()
-        intake = IntakeWriter(settings.db_path).start()
+        intake = IntakeWriter(spool_path(settings)).start()
         listener = ImapListener(settings, intake)
         t = threading.Thread(target=listener.run, daemon=True)
         t.start()
