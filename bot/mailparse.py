@@ -41,9 +41,19 @@ class Parsed:
     text: str                        # the body as plain text
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    _new_text: str | None = field(default=None, repr=False)
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
+
+    @property
+    def new_text(self) -> str:
+        """What the sender wrote this time: quoted earlier messages, forwarded
+        chains and the NHSmail disclaimer removed, so they are not read as fields.
+        (A forwarded referral is in `text`; handlers choose which they need.)"""
+        if self._new_text is None:
+            self._new_text = latest_reply(self.text)
+        return self._new_text
 
     def all(self, name: str) -> list[str]:
         return [decode_header(v) for v in self.msg.get_all(name, [])]
@@ -113,6 +123,18 @@ def content_hash(raw: bytes) -> str:
     h.update(b"\n")
     h.update(body.replace(b"\r\n", b"\n").rstrip())
     return h.hexdigest()
+
+
+DISCLAIMER_RE = re.compile(r"\n\*{20,}\n.*?(NHSmail|confidential).*?\n\*{20,}\s*", re.S | re.I)
+
+
+def latest_reply(text: str) -> str:
+    from mailparser_reply import EmailReplyParser
+    try:
+        reply = EmailReplyParser(languages=["en"]).parse_reply(text=text)
+    except Exception:     # the parser is heuristic; never let it lose a message
+        reply = text
+    return DISCLAIMER_RE.sub("\n", reply or text).strip()
 
 
 def html_to_text(html: str) -> str:

@@ -71,3 +71,16 @@ def test_received_at_option_overrides(home, tmp_path):
     from store.db import connect
     c = connect(home / "lesbot.db")
     assert c.execute("SELECT received_at FROM messages").fetchone()[0].startswith("2026-11-01T09:00:00")
+
+
+def test_new_text_leaves_out_quotes_forwards_and_disclaimer():
+    reply = parse((DATA / "09-msk-outcome-reply-no-injection.eml").read_bytes())
+    assert "consultation only" in reply.new_text
+    assert "LES-000042" in reply.text and "Referral received" not in reply.new_text
+    reminder = parse((DATA / "06-claim-reply-to-reminder-several-months.eml").read_bytes())
+    assert "Sept - 8" in reminder.new_text and "due by" not in reminder.new_text.lower()
+    claim = parse((DATA / "01-claim-plain-text.eml").read_bytes())
+    assert "ODS code: Z98101" in claim.new_text and "NHSmail is the secure" not in claim.new_text
+    forwarded = parse((DATA / "08-msk-referral-forwarded.eml").read_bytes())
+    assert "Forwarding the referral below" in forwarded.new_text
+    assert "999" not in forwarded.new_text and "999" in forwarded.text    # the referral is in the forward
