@@ -70,6 +70,8 @@ class Relay:
                 token = token_from_command(c.oauth2_token_command)
                 blob = base64.b64encode(xoauth2_string(c.user, token).encode()).decode()
                 code, resp = s.docmd("AUTH", "XOAUTH2 " + blob)
+                if code == 334:      # the server's error details; answer empty to get the verdict
+                    code, resp = s.docmd("")
                 if code != 235:
                     raise smtplib.SMTPAuthenticationError(code, resp)
             elif c.user:

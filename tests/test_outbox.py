@@ -78,3 +78,71 @@ def test_relay_gives_up_after_max_attempts(home):
         assert b.conn.execute("SELECT action FROM audit WHERE entity='outbox' ORDER BY id DESC").fetchone()[0] == "failed"
     finally:
         b.close()
+
+
+class AuthCollector(Collector):
+    """A relay that wants XOAUTH2, as Exchange Online does, or a password."""
+
+    def __init__(self):
+        super().__init__()
+        self.logins = []
+
+    async def auth_XOAUTH2(self, server, args):
+        import base64
+        from aiosmtpd.smtp import AuthResult
+        blob = base64.b64decode(args[1]).decode()
+        self.logins.append(blob)
+        if blob == "user=les.inbox@nhs.net\x01auth=Bearer tok-123\x01\x01":
+            return AuthResult(success=True)
+        # Like Exchange: a 334 with the error, the client answers empty, then 535.
+        await server.challenge_auth('{"status":"401"}', encode_to_b64=True)
+        return AuthResult(success=False, handled=False)
+
+
+def _relay_with_auth(collector, port):
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def password_check(server, session, envelope, mechanism, data):
+        ok = isinstance(data, LoginPassword) and data.login == b"relay-user" and data.password == b"relay-pw"
+        return AuthResult(success=ok)
+    return Controller(collector, hostname="127.0.0.1", port=port, auth_require_tls=False,
+                      authenticator=password_check, auth_required=True)
+
+
+def test_relay_xoauth2_with_token_command(home, tmp_path):
+    import sys
+    port = free_port()
+    cmd = tmp_path / "token.py"
+    cmd.write_text("print('tok-123')\n")
+    b = Lesbot(home, relay={"host": "127.0.0.1", "port": port, "security": "none", "user": "les.inbox@nhs.net",
+                            "oauth2_token_command": f"{sys.executable} {cmd}"})
+    collector = AuthCollector()
+    ctl = _relay_with_auth(collector, port)
+    ctl.start()
+    try:
+        b.ingest(make_msg())
+        assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 1, "failed": 0}
+        assert collector.logins and len(collector.got) == 1
+        cmd.write_text("print('wrong')\n")
+        b.ingest(make_msg(body="second"))
+        assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 0, "failed": 1}
+        assert "Authentication" in b.outbox()[-1]["last_error"]
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_relay_password_login(home):
+    port = free_port()
+    b = Lesbot(home, relay={"host": "127.0.0.1", "port": port, "security": "none", "user": "relay-user",
+                            "password": "relay-pw"})
+    collector = AuthCollector()
+    ctl = _relay_with_auth(collector, port)
+    ctl.start()
+    try:
+        b.ingest(make_msg())
+        assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 1, "failed": 0}
+        assert len(collector.got) == 1
+    finally:
+        ctl.stop()
+        b.close()
