@@ -420,6 +420,113 @@ def bounces_clear(ctx, address):
     click.echo(f"cleared {address}")
 
 
+# -- claims and payments ------------------------------------------------------------
+@main.command()
+@click.option("--practice", required=True, help="The practice's ODS code.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write the .xlsx.")
+@click.option("--month", help="Pre-fill the claim month (e.g. 2026-10).")
+@click.pass_context
+def template(ctx, practice, out, month):
+    """Write a practice's claim form (XLSX), pre-filled with its code, name and services.
+
+    Practices get the same form by emailing the subject TEMPLATE.
+    """
+    from bot.claimform import build_form
+    from bot.directory import list_orgs, Org
+    from bot.periods import parse_month
+    s = _settings(ctx)
+    org = next((o for o in list_orgs(_db(ctx)) if o["ods_code"] == practice.upper()), None)
+    if org is None:
+        raise click.ClickException(f"no organisation {practice} in the directory")
+    now = datetime.now(timezone.utc)
+    m = parse_month(month, now) if month else None
+    if month and m is None:
+        raise click.ClickException(f"--month {month!r} is not a month (try 2026-10)")
+    data = build_form(Org(org["ods_code"], org["name"], org["kind"], org["services"]), s.catalogue,
+                      s.inboxes[0], now.date(), m)
+    Path(out).write_bytes(data)
+    click.echo(f"wrote {out}")
+
+
+def _run_arg(run: str) -> str:
+    from bot.payments import RUN_RE
+    if not RUN_RE.match(run):
+        raise click.BadParameter(f"{run!r} is not a month like 2026-10")
+    return run
+
+
+@main.group()
+def payments():
+    """Payment runs: close a month's run, export its schedule."""
+
+
+@payments.command("close")
+@click.argument("run")
+@click.pass_context
+def payments_close(ctx, run):
+    """Close the payment run RUN (YYYY-MM): later claims for it go to a human."""
+    from bot.payments import close
+    try:
+        close(_db(ctx), _run_arg(run), _actor())
+    except ValueError as e:
+        raise click.ClickException(str(e))
+    click.echo(f"payment run {run} closed")
+
+
+@payments.command("export")
+@click.option("--run", "run", required=True, help="The payment run, YYYY-MM.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: standard output for csv).")
+@click.pass_context
+def payments_export(ctx, run, fmt, out):
+    """One row per practice and service: counts, tariff, amount, claim references; totals last."""
+    from bot.payments import export_csv, export_xlsx
+    conn = _db(ctx)
+    data = export_csv(conn, _run_arg(run)) if fmt == "csv" else export_xlsx(conn, _run_arg(run))
+    if out:
+        Path(out).write_bytes(data)
+        click.echo(f"wrote {out}")
+    elif fmt == "xlsx":
+        raise click.ClickException("give --out FILE for xlsx")
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@main.group()
+def claims():
+    """Claim lines as recorded (counts only)."""
+
+
+@claims.command("list")
+@click.option("--practice", help="ODS code.")
+@click.option("--month", help="Activity month, YYYY-MM.")
+@click.option("--run", "run", help="Payment run, YYYY-MM.")
+@click.option("--all", "show_all", is_flag=True, help="Include replaced and rejected lines.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def claims_list(ctx, practice, month, run, show_all, as_json):
+    """Accepted claim lines, newest first."""
+    where, args = [], []
+    for col, val in (("org_code", practice and practice.upper()), ("month", month), ("run", run)):
+        if val:
+            where.append(f"{col}=?")
+            args.append(val)
+    if not show_all:
+        where.append("state='accepted'")
+    sql = ("SELECT id, created_at, case_id, org_code, service, month, count, tariff_pence, amount_pence, run, state, "
+           "reason, source FROM claims" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC")
+    for r in _db(ctx).execute(sql, args):
+        d = dict(r)
+        d["reference"] = f"LES-{d['case_id']:06d}" if d["case_id"] else None
+        if as_json:
+            click.echo(json.dumps(d))
+        elif d["state"] == "rejected":
+            click.echo(f"{d['id']:>6}  {d['org_code']}  rejected  {d['reference']}  {d['reason'][:90]}")
+        else:
+            click.echo(f"{d['id']:>6}  {d['org_code']}  {d['service']:<14} {d['month']}  {d['count']:>5}  "
+                       f"£{d['amount_pence'] / 100:>9.2f}  run {d['run']}  {d['state']:<8} {d['reference']}")
+
+
 @main.command("check-config")
 @click.pass_context
 def check_config(ctx):

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # An Authentication-Results authserv-id to trust (e.g. your relay); empty: don't check.
     trusted_authserv_id: str = ""
     contract_team: str = ""
+    # Your own LES catalogue (TOML): adds services or replaces shipped ones by code.
+    catalogue_file: str = ""
     imap: ImapSettings = ImapSettings()
     relay: RelaySettings = RelaySettings()
     limits: Limits = Limits()
@@ -106,6 +108,17 @@ class Settings(BaseSettings):
     @classmethod
     def _optional_address(cls, v: str) -> str:
         return _check_address(v) if v.strip() else ""
+
+    @field_validator("catalogue_file")
+    @classmethod
+    def _catalogue(cls, v: str) -> str:
+        if v:
+            from bot.catalogue import CatalogueError, load
+            try:
+                load(v)
+            except CatalogueError as e:
+                raise ValueError(str(e)) from None
+        return v
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -126,6 +139,11 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @property
+    def catalogue(self):
+        from bot.catalogue import load
+        return load(self.catalogue_file)
 
     @property
     def inboxes(self) -> list[str]:

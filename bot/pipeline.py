@@ -181,7 +181,8 @@ class Pipeline:
         ctx.update(decision.reply.context)
         subject, text, html = render(decision.reply.template, **ctx)
         msgid, raw = build(s, to=facts.from_addr, subject=subject, text=text, html=html, ref=ref,
-                           in_reply_to=facts.message_id or None, references=facts.references)
+                           in_reply_to=facts.message_id or None, references=facts.references,
+                           attachments=decision.reply.attachments)
         facts.reply = (f"[{ref}] {subject}", msgid, raw)
 
     # -- commit ------------------------------------------------------------

@@ -6,6 +6,7 @@ the subject, and never anything from the original subject (it may name a patient
 """
 from __future__ import annotations
 
+import base64
 import binascii
 import email.utils
 import uuid
@@ -49,7 +50,8 @@ def render(template: str, **ctx) -> tuple[str, str, str]:
 
 
 def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
-          in_reply_to: str | None = None, references: list[str] | None = None) -> tuple[str, bytes]:
+          in_reply_to: str | None = None, references: list[str] | None = None,
+          attachments: list[tuple[str, str, bytes]] | None = None) -> tuple[str, bytes]:
     """(Message-ID, the message as wire bytes).
 
     Written out directly rather than through email.message: the shape never varies
@@ -77,14 +79,32 @@ def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
         ("MIME-Version", "1.0"),
     ]
     boundary = "=_lesbot_" + uuid.uuid4().hex
-    headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
-    out = [f"{k}: {v}" for k, v in headers]
-    out.append("")
+    alternative = [f"--{boundary}"]
     for subtype, body in (("plain", text), ("html", html)):
-        out += [f"--{boundary}", f'Content-Type: text/{subtype}; charset="utf-8"',
-                "Content-Transfer-Encoding: quoted-printable", "", _qp(body)]
-    out += [f"--{boundary}--", ""]
+        alternative += [f'Content-Type: text/{subtype}; charset="utf-8"',
+                        "Content-Transfer-Encoding: quoted-printable", "", _qp(body), f"--{boundary}"]
+    alternative[-1] += "--"
+    if attachments:
+        outer = "=_lesbot_mixed_" + uuid.uuid4().hex
+        headers.append(("Content-Type", f'multipart/mixed; boundary="{outer}"'))
+        body_lines = [f"--{outer}", f'Content-Type: multipart/alternative; boundary="{boundary}"', "",
+                      *alternative]
+        for filename, ctype, data in attachments:
+            b64 = base64.encodebytes(data).decode("ascii").replace("\n", "\r\n").rstrip()
+            body_lines += [f"--{outer}", f"Content-Type: {ctype}",
+                           f'Content-Disposition: attachment; filename="{_filename(filename)}"',
+                           "Content-Transfer-Encoding: base64", "", b64]
+        body_lines.append(f"--{outer}--")
+    else:
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        body_lines = alternative
+    out = [f"{k}: {v}" for k, v in headers] + [""] + body_lines + [""]
     return msgid, "\r\n".join(out).encode("ascii")
+
+
+def _filename(name: str) -> str:
+    # ASCII, no quotes: our own file names only (never a patient's name).
+    return "".join(c for c in name if c.isascii() and c not in '"\\\r\n') or "attachment"
 
 
 def _encode(value: str) -> str:

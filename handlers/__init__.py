@@ -1,7 +1,5 @@
-"""One module per kind of message. The first whose match() is true handles it.
+"""One module per kind of message. The first whose match() is true handles it;
+the enquiry fallback comes last."""
+from handlers import claims, enquiry, template_request
 
-Later issues add claims and referrals ahead of the enquiry fallback.
-"""
-from handlers import enquiry
-
-HANDLERS = [enquiry]
+HANDLERS = [template_request, claims, enquiry]

@@ -28,12 +28,14 @@ class Context:
     org: Org | None
     received_at: datetime     # UTC
     case_id: int | None       # the case this message answers, if any
+    extracted: Any = None     # a handler may keep what match() read, for handle()
 
 
 @dataclass
 class Reply:
     template: str
     context: dict = field(default_factory=dict)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)   # (filename, type, data)
 
 
 @dataclass

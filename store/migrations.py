@@ -92,4 +92,30 @@ def v2_spool(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["spool_id"], unique=True)
 
 
-MIGRATIONS = [v1_core, v2_spool]
+def v3_claims(db: sqlite_utils.Database) -> None:
+    """Claim lines: counts per practice, service and month; never patient details."""
+    db["claims"].create({
+        "id": int,
+        "created_at": str,
+        "message": int,
+        "case_id": int,
+        "org_code": str,
+        "service": str,
+        "month": str,              # YYYY-MM of the activity (first month of a quarter)
+        "count": int,
+        "tariff_pence": int,
+        "amount_pence": int,
+        "run": str,                # YYYY-MM payment run
+        "state": str,              # accepted, replaced, rejected
+        "reason": str,             # for rejected lines
+        "source": str,             # where in the email the line was
+        "replaces": int,
+        "replaced_by": int,
+        "claimed_by": str,
+    }, pk="id")
+    db["claims"].create_index(["org_code", "service", "month", "state"])
+    db["claims"].create_index(["run", "state"])
+    db["payment_runs"].create({"run": str, "closed_at": str, "closed_by": str}, pk="run")
+
+
+MIGRATIONS = [v1_core, v2_spool, v3_claims]

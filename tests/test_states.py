@@ -90,8 +90,10 @@ def test_auto_replies_are_ignored(bot, extra):
     ({"X-Auto-Response-Suppress": "All"}, "X-Auto-Response-Suppress"),
 ])
 def test_machine_mail_is_handled_but_never_answered(bot, extra, reason):
-    r = bot.ingest(make_msg(subject="FW: claim", extra=extra))
-    assert r["outcome"] == "rejected" and r["kind"] == "enquiry"   # handled and recorded
+    claim = "Practice code: Z98101\nMonth: last month\nDenosumab injections: 4\n"
+    r = bot.ingest(make_msg(subject="FW: claim", body=claim, extra=extra))
+    assert (r["outcome"], r["kind"]) == ("accepted", "claim")     # handled and recorded
+    assert bot.conn.execute("SELECT count FROM claims WHERE state='accepted'").fetchone()[0] == 4
     assert r["reply"] is None and bot.outbox() == []
     assert bot.row(1)["no_reply_reason"] == reason
 
