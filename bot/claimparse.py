@@ -135,6 +135,8 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
         if "£" in value and not cm:
             continue      # "Rate: £43.47 per consultation"
         if not cm:
+            if re.fullmatch(r"[A-Za-z]+", value):     # "Denosumab injections: twelve"
+                ex.lines.append(RawLine(label, service, "", month_in_label, value, f"body line {n}"))
             continue
         ex.lines.append(RawLine(label, service, "", month_in_label, cm.group("count"), f"body line {n}"))
     _context_lines(ex, lines, catalogue, received)
@@ -170,9 +172,16 @@ def _month_in(label: str, received: datetime) -> date | None:
     return None
 
 
+COUNT_NOUNS = re.compile(r"\b(tests?|injections?|consultations?|appointments?|procedures?|sessions?|reviews?|"
+                         r"checks?|visits?|assessments?|fittings?|insertions?|removals?|units?)\b", re.I)
+
+
 def _mentions_unit(label: str, catalogue: Catalogue) -> bool:
+    """A line that counts something, though not a service we know: report it, don't drop it."""
     t = label.lower()
-    return any(s.unit in t for s in catalogue.service) and "rate" not in t and "price" not in t
+    if "rate" in t or "price" in t or "total" in t:
+        return False
+    return any(s.unit in t for s in catalogue.service) or bool(COUNT_NOUNS.search(t))
 
 
 def _table_row(ex, catalogue, received, head, cells, where):

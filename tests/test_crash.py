@@ -67,10 +67,14 @@ def test_kill_9_mid_load(home, tmp_path):
 
     db = connect(home / "lesbot.db")
     try:
-        wait_for(lambda: db.execute("SELECT count(*) FROM messages WHERE state='received'").fetchone()[0] == 0,
-                 timeout=90)
+        spool = connect(home / "spool.db")
+        wait_for(lambda: spool.execute("SELECT count(*) FROM spool").fetchone()[0] == 0 and
+                 db.execute("SELECT count(*) FROM messages WHERE state='received'").fetchone()[0] == 0, timeout=90)
+        spool.close()
         wait_for(lambda: db.execute("SELECT count(*) FROM outbox WHERE state IN ('queued','sending')").fetchone()[0] == 0,
                  timeout=60)
+        odd = [dict(r) for r in db.execute("SELECT id, state, kind, error FROM messages WHERE message_id IS NULL")]
+        assert not odd, f"messages processed without reading them: {odd} (seed {seed})"
         by_mid = collections.defaultdict(list)
         for r in db.execute("SELECT message_id, state FROM messages"):
             by_mid["<" + r["message_id"] + ">"].append(r["state"])
