@@ -47,14 +47,16 @@ def free_port():
 def message(i: int) -> bytes:
     """About 6 KB, multipart with a small CSV, like a typical claim email."""
     m = EmailMessage()
-    m["From"] = f"practice{i % PRACTICES}@nhs.net"
+    p = i % PRACTICES
+    m["From"] = f"practice{p}@nhs.net"
     m["To"] = INBOX
     m["Subject"] = f"LES claim {i}"
     m["Date"] = "Mon, 05 Oct 2026 08:14:20 +0000"
     m["Message-ID"] = f"<bench-{i}-{os.getpid()}-{time.time_ns()}@nhs.net>"
-    m.set_content("Practice code: Y90001\nMonth: September 2026\nDenosumab injections: 14\n" + "Kind regards\n" * 200)
-    m.add_attachment(("service,month,count\n" + "denosumab,Sep-26,14\n" * 60).encode(), maintype="text",
-                     subtype="csv", filename="claim.csv")
+    m.set_content(f"Practice code: Y{90000 + p:05d}\nMonth: last month\nDenosumab injections: {i % 20}\n"
+                  + "Kind regards\n" * 200)
+    m.add_attachment(("service,month,count,notes\n" + "MSK consultation no injection,last month,2,"
+                      + "x" * 1400 + "\n").encode(), maintype="text", subtype="csv", filename="claim.csv")
     return m.as_bytes(policy=SMTP_POLICY)
 
 

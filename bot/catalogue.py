@@ -67,6 +67,9 @@ class Service(BaseModel):
 class Catalogue(BaseModel):
     service: list[Service]
 
+    def __hash__(self):     # loaded once per file (load() is cached): identity will do
+        return id(self)
+
     def get(self, code: str) -> Service | None:
         return next((s for s in self.service if s.code == code), None)
 

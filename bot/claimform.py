@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from functools import lru_cache
+from types import SimpleNamespace
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -12,6 +14,14 @@ HEADERS = ["Service", "SNOMED code", "Activity month", "Number", "Unit price (£
 
 
 def build_form(org, catalogue, inbox: str, today: date, month: date | None = None) -> bytes:
+    # Building a workbook costs ~20 ms; the form only changes with the practice,
+    # its services, the catalogue and the month, so one per practice per month.
+    return _build(org.ods_code, org.name, tuple(org.services), catalogue, inbox, today.replace(day=1), month)
+
+
+@lru_cache(maxsize=512)
+def _build(ods_code, org_name, services, catalogue, inbox, today, month) -> bytes:
+    org = SimpleNamespace(ods_code=ods_code, name=org_name, services=services)
     wb = Workbook()
     ws = wb.active
     ws.title = "Claim"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -32,6 +33,7 @@ class RawLine:
     where: str                      # "body line 12", "claim.csv row 3"
     unit_price_text: str = ""
     total_text: str = ""
+    times: int = 1                  # identical rows in one file
 
 
 @dataclass
@@ -78,6 +80,8 @@ TOTAL_LABEL = re.compile(r"\b(total|amount claimed|total claimed)\b", re.I)
 COUNT_VALUE = re.compile(r"^(?P<count>-?[\d,]+(?:\.\d+)?)\b(?!\s*(?:mg|ml|%))")
 CLAIM_FOR = re.compile(r"\bclaim\b[^.\n]{0,60}?\bfor\s+([A-Za-z]{3,9}\.?\s+\d{4})", re.I)
 TABLE_HEAD = re.compile(r"\bservice\b", re.I)
+SIGNAL = re.compile(r"[:=–]|\s-\s|\b[A-Z]\d{5}\b")
+CELL_SPLIT = re.compile(r"\s{2,}|\t|\s\|\s")
 
 
 def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
@@ -92,7 +96,10 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
         stripped = line.strip()
         if not stripped:
             continue
-        cells = [c.strip() for c in re.split(r"\s{2,}|\t|\s\|\s", stripped) if c.strip()]
+        tabular = "  " in stripped or "\t" in stripped or " | " in stripped
+        if table is None and not tabular and not SIGNAL.search(stripped):
+            continue      # no separator, no ODS code: prose or a signature
+        cells = [c.strip() for c in CELL_SPLIT.split(stripped) if c.strip()] if tabular else [stripped]
         if table is not None:
             if len(cells) >= 3 and not cells[0].lower().startswith("total"):
                 _table_row(ex, catalogue, received, table, cells, f"body line {n}")
@@ -150,7 +157,7 @@ def _context_lines(ex: Extracted, lines, catalogue, received):
     context = None
     for n, line in enumerate(lines, start=1):
         s = line.strip()
-        if not s:
+        if not s or (context is None and not catalogue_hint(s, catalogue)):
             continue
         service = catalogue.identify(s)
         lv = LABEL_VALUE.match(s)
@@ -163,6 +170,10 @@ def _context_lines(ex: Extracted, lines, catalogue, received):
             if month and cm and len(lv.group("label").split()) <= 2:
                 ex.lines.append(RawLine(context.name, context, lv.group("label"), month, cm.group("count"),
                                         f"body line {n}"))
+
+
+def catalogue_hint(text: str, catalogue: Catalogue) -> bool:
+    return catalogue.identify(text) is not None
 
 
 def _month_in(label: str, received: datetime) -> date | None:
@@ -223,65 +234,89 @@ def _columns(head: list[str]) -> dict[str, int]:
 
 
 # -- tables: CSV and XLSX ------------------------------------------------------------
-def _rows_to_lines(ex: Extracted, rows, catalogue: Catalogue, received: datetime, name: str):
-    """Find the header row, read the lines under it; note the form's header block."""
+def _rows_to_lines(ex: Extracted, rows, catalogue: Catalogue, received: datetime, name: str, tally=None):
+    """Find the header row, read the lines under it; note the form's header block.
+
+    Rows under the header are first only tallied (identical rows counted, first
+    row number kept): a claim is a handful of distinct lines, however long the file.
+    """
+    rows = iter(rows)
     head = None
     col: dict[str, int] = {}
-    count = 0
-    for r, row in enumerate(rows, start=1):
-        count += 1
-        if count > MAX_ROWS:
-            ex.problems.append((name, f"has more than {MAX_ROWS:,} rows; a claim needs one row per service "
-                                      "and month. Send a summary, not a list of appointments."))
-            return
+    r = 0
+    for row in rows:
+        r += 1
         cells = list(row)
-        if head is None:
-            texts = [str(c).strip().lower() if c is not None else "" for c in cells]
-            c2 = _columns(texts)
-            if "service" in c2 and "count" in c2:
-                head, col = texts, c2
-                if "patient" in c2:
-                    ex.patient_identifiers += 1
-                continue
-            _header_block(ex, cells, received)
-            continue
-        if not any(c not in (None, "") for c in cells):
-            continue
-        get = lambda k: cells[col[k]] if k in col and col[k] < len(cells) else None  # noqa: E731
-        label = str(get("service") or "").strip()
-        if not label:
-            if any(str(c).strip().lower().startswith("total") for c in cells if c is not None):
-                ex.stated_total = money(get("total")) or ex.stated_total
-            continue
-        if label.lower().startswith(("total", "declaration", "signed", "name of person")):
-            if label.lower().startswith("total"):
-                ex.stated_total = money(get("total")) or ex.stated_total
-            else:
-                _header_block(ex, cells, received)
-            continue
-        if "patient" in col and get("patient") not in (None, ""):
-            ex.patient_identifiers += 1
-        ex.patient_identifiers += count_nhs_numbers(" ".join(str(c) for c in cells if isinstance(c, str)))
-        ods = get("ods")
-        if ods:
-            m = ODS_RE.search(str(ods).upper())
-            if m:
-                ex.practice_codes.add(m.group(1))
-        service = catalogue.identify(label)
-        snomed = get("snomed")
-        if service is None and snomed not in (None, ""):
-            service = catalogue.identify(str(snomed).split(".")[0])
-        month_val = get("month")
-        count_val = get("count")
-        ex.lines.append(RawLine(
-            label, service, "" if month_val is None else str(month_val),
-            parse_month(month_val, received) if month_val not in (None, "") else None,
-            "" if count_val is None else _num_text(count_val), f"{name} row {r}",
-            "" if get("price") is None else _num_text(get("price")),
-            "" if get("total") is None else _num_text(get("total"))))
+        texts = [str(c).strip().lower() if c is not None else "" for c in cells]
+        c2 = _columns(texts)
+        if "service" in c2 and "count" in c2:
+            head, col = texts, c2
+            if "patient" in c2:
+                ex.patient_identifiers += 1
+            break
+        _header_block(ex, cells, received)
     if head is None:
         ex.problems.append((name, "has no header row naming the service and the number claimed "
                                   "(for example: Service, Month, Number). Use the claim form."))
+        return
+    start = r
+    if tally is not None:
+        items = tally(start)       # [(cells, first row number, times)]
+        r = start + sum(t for _, _, t in items)
+    else:
+        first_row: dict[tuple, int] = {}
+        repeats: dict[tuple, int] = {}
+        for r, row in enumerate(rows, start=start + 1):
+            key = tuple(row)
+            if key in repeats:
+                repeats[key] += 1
+            else:
+                repeats[key] = 1
+                first_row[key] = r
+        items = [(k, first_row[k], repeats[k]) for k in first_row]
+    if r - start > MAX_ROWS:
+        ex.problems.append((name, f"has more than {MAX_ROWS:,} rows; a claim needs one row per service "
+                                  "and month. Send a summary, not a list of appointments."))
+        return
+    for cells, r, times in items:
+        _table_line(ex, catalogue, received, name, col, cells, r, times)
+
+
+def _table_line(ex, catalogue, received, name, col, cells, r, times):
+    if not any(c not in (None, "") for c in cells):
+        return
+    get = lambda k: cells[col[k]] if k in col and col[k] < len(cells) else None  # noqa: E731
+    label = str(get("service") or "").strip()
+    if not label:
+        if any(str(c).strip().lower().startswith("total") for c in cells if c is not None):
+            ex.stated_total = money(get("total")) or ex.stated_total
+        return
+    if label.lower().startswith(("total", "declaration", "signed", "name of person")):
+        if label.lower().startswith("total"):
+            ex.stated_total = money(get("total")) or ex.stated_total
+        else:
+            _header_block(ex, cells, received)
+        return
+    if "patient" in col and get("patient") not in (None, ""):
+        ex.patient_identifiers += times
+    ex.patient_identifiers += count_nhs_numbers(" ".join(str(c) for c in cells if isinstance(c, str))) * times
+    ods = get("ods")
+    if ods:
+        m = ODS_RE.search(str(ods).upper())
+        if m:
+            ex.practice_codes.add(m.group(1))
+    service = catalogue.identify(label)
+    snomed = get("snomed")
+    if service is None and snomed not in (None, ""):
+        service = catalogue.identify(str(snomed).split(".")[0])
+    month_val = get("month")
+    count_val = get("count")
+    ex.lines.append(RawLine(
+        label, service, "" if month_val is None else str(month_val),
+        parse_month(month_val, received) if month_val not in (None, "") else None,
+        "" if count_val is None else _num_text(count_val), f"{name} row {r}",
+        "" if get("price") is None else _num_text(get("price")),
+        "" if get("total") is None else _num_text(get("total")), times))
 
 
 def _num_text(v) -> str:
@@ -306,15 +341,39 @@ def _header_block(ex: Extracted, cells, received):
         ex.claimed_by = ex.claimed_by or str(value).strip()
 
 
+def _delimiter(text: str) -> str:
+    """The delimiter of the first few lines: whichever of , ; tab | is most common.
+    (csv.Sniffer does the same at ~1 ms a file, and guesses wrong on one-column files.)"""
+    head = "\n".join(l for l in text[:4096].splitlines()[:5] if l.strip())
+    counts = {d: head.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def from_csv(data: bytes, name: str, catalogue: Catalogue, received: datetime) -> Extracted:
     ex = Extracted()
     text = decode_bytes(data.removeprefix(b"\xef\xbb\xbf"), "utf-8").lstrip("\ufeff")
-    sample = text[:8192]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    _rows_to_lines(ex, csv.reader(io.StringIO(text), dialect), catalogue, received, name)
+    delimiter = _delimiter(text)
+    lines = text.splitlines()
+    if '"' in text and any(line.count('"') % 2 for line in lines):
+        # A quoted field runs over several lines: read it row by row.
+        _rows_to_lines(ex, csv.reader(io.StringIO(text), delimiter=delimiter), catalogue, received, name)
+        return ex
+
+    def tally(consumed: int):
+        """Identical lines counted as text (in C); only distinct ones are split into cells."""
+        body = lines[consumed:]
+        counts = Counter(body)
+        first, need = {}, set(counts)
+        for i, line in enumerate(body, start=consumed + 1):
+            if line in need:
+                first[line] = i
+                need.discard(line)
+                if not need:
+                    break
+        return [(tuple(next(csv.reader([line], delimiter=delimiter), [])), first[line], n)
+                for line, n in counts.items()]
+    _rows_to_lines(ex, csv.reader(lines, delimiter=delimiter), catalogue, received, name, tally=tally)
     return ex
 
 

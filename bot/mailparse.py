@@ -10,6 +10,7 @@ import email.header
 import email.utils
 import hashlib
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
@@ -128,10 +129,20 @@ def content_hash(raw: bytes) -> str:
 DISCLAIMER_RE = re.compile(r"\n\*{20,}\n.*?(NHSmail|confidential).*?\n\*{20,}\s*", re.S | re.I)
 
 
-def latest_reply(text: str) -> str:
+@lru_cache(maxsize=1)
+def _reply_parser():
     from mailparser_reply import EmailReplyParser
+    return EmailReplyParser(languages=["en"])
+
+
+QUOTE_HINT = re.compile(r"^\s*(>|from:|sent:|-{2,}\s*original|_{8,}|on\s.+\swrote:)", re.I | re.M)
+
+
+def latest_reply(text: str) -> str:
+    if not QUOTE_HINT.search(text):
+        return DISCLAIMER_RE.sub("\n", text).strip()     # nothing quoted: skip the (slow) parser
     try:
-        reply = EmailReplyParser(languages=["en"]).parse_reply(text=text)
+        reply = _reply_parser().parse_reply(text=text)
     except Exception:     # the parser is heuristic; never let it lose a message
         reply = text
     return DISCLAIMER_RE.sub("\n", reply or text).strip()

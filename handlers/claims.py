@@ -100,6 +100,11 @@ def handle(ctx: Context) -> Decision:
             continue
         if raw.count_text.strip() == "":
             continue      # a blank row on the form: nothing claimed
+        if raw.times > 1:
+            rejected.append(error(where, f"the same row ({raw.label}, {raw.month_text}, {raw.count_text}) appears "
+                                         f"{raw.times} times. Send one row per service and month with the "
+                                         "total for that month."))
+            continue
         reason = svc.not_payable_reason(raw.label)
         if reason:
             rejected.append(error(where, f"'{raw.label}': not payable under this LES: {reason}"))
@@ -208,7 +213,7 @@ def handle(ctx: Context) -> Decision:
     else:
         outcome = "accepted"
     errors = problems + rejected
-    form = build_form(org, ctx.settings.catalogue, ctx.settings.inboxes[0], today)
+    form = build_form(org, ctx.settings.catalogue, ctx.settings.inboxes[0], today) if outcome == "rejected" else b""
     reply = Reply("claim_result", {
         "outcome": outcome, "lines": [_line_view(l) for l in accepted], "total": f"{computed:.2f}",
         "run": run, "run_label": f"{date.fromisoformat(run + '-01'):%B %Y}", "run_why": run_why,

@@ -398,3 +398,11 @@ def test_payments_export_and_claims_list(bot, home):
     listed = [json.loads(l) for l in run_cli(home, "claims", "list", "--practice", "Z98101", "--json").stdout.splitlines()]
     assert {(d["service"], d["count"]) for d in listed} == {("denosumab", 10), ("msk-injection", 2)}
     assert run_cli(home, "payments", "export", "--run", "2026-13", check=False).returncode == 2
+
+
+def test_repeated_identical_rows_are_questioned_not_summed(bot):
+    csv = b"Service,Month,Number\r\n" + b"Denosumab,Oct-26,1\r\n" * 3 + b"MSK consultation no injection,Oct-26,2\r\n"
+    r = bot.ingest(with_file("claim.csv", csv), received_at=at(2026, 11, 5, 9))
+    assert r["outcome"] == "partially_accepted"
+    assert "appears 3 times" in r["errors"][0]["problem"] and "claim.csv row 2" == r["errors"][0]["field"]
+    assert [a[1:4] for a in accepted(bot)] == [("msk-injection", "2026-10", 2)]
