@@ -44,19 +44,28 @@ def free_port():
     return p
 
 
+KIND = "claim"
+
+
 def message(i: int) -> bytes:
-    """About 6 KB, multipart with a small CSV, like a typical claim email."""
+    """About 6 KB, multipart with a small CSV, like a typical claim email (--kind claim),
+    or the same size as a question lesbot cannot act on (--kind enquiry: the core alone)."""
     m = EmailMessage()
     p = i % PRACTICES
     m["From"] = f"practice{p}@nhs.net"
     m["To"] = INBOX
-    m["Subject"] = f"LES claim {i}"
+    m["Subject"] = f"LES claim {i}" if KIND == "claim" else f"Question {i}"
     m["Date"] = "Mon, 05 Oct 2026 08:14:20 +0000"
     m["Message-ID"] = f"<bench-{i}-{os.getpid()}-{time.time_ns()}@nhs.net>"
-    m.set_content(f"Practice code: Y{90000 + p:05d}\nMonth: last month\nDenosumab injections: {i % 20}\n"
-                  + "Kind regards\n" * 200)
-    m.add_attachment(("service,month,count,notes\n" + "MSK consultation no injection,last month,2,"
-                      + "x" * 1400 + "\n").encode(), maintype="text", subtype="csv", filename="claim.csv")
+    if KIND == "claim":
+        m.set_content(f"Practice code: Y{90000 + p:05d}\nMonth: last month\nDenosumab injections: {i % 20}\n"
+                      + "Kind regards\n" * 200)
+        m.add_attachment(("service,month,count,notes\n" + "MSK consultation no injection,last month,2,"
+                          + "x" * 1400 + "\n").encode(), maintype="text", subtype="csv", filename="claim.csv")
+    else:
+        m.set_content("Hello, when is the next payment run?\n" + "Kind regards\n" * 200)
+        m.add_attachment(("notes\n" + "x" * 1400 + "\n").encode(), maintype="text", subtype="plain",
+                         filename="notes.txt")
     return m.as_bytes(policy=SMTP_POLICY)
 
 
@@ -154,7 +163,11 @@ def main():
     ap.add_argument("--messages", type=int, default=2000, help="messages per round")
     ap.add_argument("--rounds", type=int, default=3, help="sink and lesbot alternate; medians are reported")
     ap.add_argument("--rate-seconds", type=float, default=10.0, help="length of the 50 msg/s latency run")
+    ap.add_argument("--kind", choices=["claim", "enquiry"], default="claim",
+                    help="claim: valid claims through the claims handler; enquiry: the core pipeline alone")
     args = ap.parse_args()
+    global KIND
+    KIND = args.kind
     n = args.messages
     tmp = Path(tempfile.mkdtemp(prefix="lesbot-bench-"))
     sink_rates, accept_rates, queued_rates, delivered_rates = [], [], [], []
@@ -198,7 +211,7 @@ def main():
         lat.sort()
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(f"{args.rounds} rounds of {n} messages (~{len(message(1)) // 1024} KB each), "
+        print(f"{args.kind}: {args.rounds} rounds of {n} messages (~{len(message(1)) // 1024} KB each), "
               f"16 connections, {os.cpu_count()} cores; medians")
         print(f"sink (aiosmtpd, 250 only)            {sink_rate:6.0f} msg/s   1.00x   "
               f"(rounds: {', '.join(f'{r:.0f}' for r in sink_rates)})")
