@@ -58,11 +58,14 @@ def match(ctx: Context) -> bool:
     if ctx.org.kind != "practice" and not CLAIM_WORDS.search(ctx.parsed.subject):
         return False      # hospitals write letters, not claims
     tables = any(a.kind in ("csv", "xlsx") for a in ctx.vetting.kept)
-    if tables or CLAIM_WORDS.search(ctx.parsed.subject):
-        return True
     ex = extract(ctx)
     ctx.extracted = ex
-    return bool(ex.lines)
+    if tables or ex.lines:
+        return True
+    # "Claim" in the subject but no lines: a claim gone wrong, unless it is a reply
+    # about an earlier case ("RE: [LES-000123] ..."), which is a question for a human.
+    return bool(CLAIM_WORDS.search(ctx.parsed.subject)) and ctx.case_id is None and \
+        not re.match(r"^\s*(re|aw|sv)\s*:", ctx.parsed.subject, re.I)
 
 
 def handle(ctx: Context) -> Decision:

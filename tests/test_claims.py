@@ -406,3 +406,14 @@ def test_repeated_identical_rows_are_questioned_not_summed(bot):
     assert r["outcome"] == "partially_accepted"
     assert "appears 3 times" in r["errors"][0]["problem"] and "claim.csv row 2" == r["errors"][0]["field"]
     assert [a[1:4] for a in accepted(bot)] == [("msk-injection", "2026-10", 2)]
+
+
+def test_a_question_about_a_claim_is_not_a_claim(bot):
+    bot.ingest(body_claim("Month: October 2026\nDenosumab injections: 10\n"), received_at=at(2026, 11, 3, 9))
+    r = bot.ingest(make_msg(sender=PRIYA, subject="RE: [LES-000001] Claim accepted",
+                            body="Thanks - when will this be paid?"), received_at=at(2026, 11, 3, 10))
+    assert (r["kind"], r["outcome"], r["reference"]) == ("enquiry", "rejected", "LES-000001")
+    r = bot.ingest(make_msg(sender=PRIYA, subject="October claim", body="Sorry, forgot to attach it"),
+                   received_at=at(2026, 11, 3, 11))
+    assert (r["kind"], r["outcome"]) == ("claim", "rejected")
+    assert "no claim lines" in r["errors"][0]["problem"]
