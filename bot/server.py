@@ -38,7 +38,7 @@ class Server:
         os.set_blocking(w, False)
         from bot.worker import die_with_parent
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--nice", "5"],
+            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--nice", "10"],
             pass_fds=(r,), preexec_fn=die_with_parent, env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
         os.close(r)
         self._wake_w = w
