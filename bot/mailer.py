@@ -123,6 +123,7 @@ class Mailer:
             for oid in sent:
                 self.conn.execute("UPDATE outbox SET state='sent', sent_at=?, attempts=attempts+1 WHERE id=?",
                                   (stamp, oid))
+                audit(self.conn, "outbox", oid, "sent", "mailer", "relay" if self.relay else "maildir")
             for r, err in failed:
                 attempts = r["attempts"] + 1
                 if attempts >= lim.retry_max_attempts:

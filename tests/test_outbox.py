@@ -60,6 +60,8 @@ def test_relay_delivery_with_envelope_and_retries(home):
         assert mail_from == "lesbot-bounces@nhs.net" and rcpts == ["priya.raghunathan3@nhs.net"]
         assert email.message_from_bytes(data)["Auto-Submitted"] == "auto-replied"
         assert b.outbox()[0]["state"] == "sent"
+        actions = [r[0] for r in b.conn.execute("SELECT action FROM audit WHERE entity='outbox' ORDER BY id")]
+        assert actions == ["queued", "sent"]
     finally:
         b.close()
 
