@@ -1,6 +1,7 @@
 """The LES catalogue: what each service pays, when, and how practices name it."""
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from decimal import Decimal
@@ -75,13 +76,23 @@ class Catalogue(BaseModel):
 
     def identify(self, text: str) -> Service | None:
         """The service a line names: the one with the longest matching word wins."""
-        best, best_len = None, 0
-        t = text.lower()
-        for s in self.service:
-            for w in [*s.words, *s.snomed]:
-                if w in t and len(w) > best_len:
-                    best, best_len = s, len(w)
-        return best
+        pattern, owner = self._matcher()
+        best = max(pattern.findall(text.lower()), key=len, default=None)
+        return owner[best] if best else None
+
+    def _matcher(self):
+        # One alternation for every word of every service: a single scan per line.
+        cached = self.__dict__.get("_matcher_cache")
+        if cached is None:
+            owner = {}
+            for s in self.service:
+                for w in [*s.words, *s.snomed]:
+                    owner.setdefault(w.lower(), s)
+            words = sorted(owner, key=len, reverse=True)
+            cached = (re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!x)x"),
+                      owner)
+            object.__setattr__(self, "_matcher_cache", cached)
+        return cached
 
 
 class CatalogueError(ValueError):

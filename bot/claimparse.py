@@ -152,8 +152,8 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
 
 def _context_lines(ex: Extracted, lines, catalogue, received):
     """Month-only lines ("June - 4") take the service named in the line before the list."""
-    if any(l.service for l in ex.lines if l.month_text):
-        return
+    if ex.lines:
+        return      # labelled lines already: no bare "June - 4" list to read
     context = None
     for n, line in enumerate(lines, start=1):
         s = line.strip()
