@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from bot import nhs
 from bot.catalogue import Catalogue, Service
 from bot.mailparse import decode_bytes
 from bot.periods import parse_month
 
 ODS_RE = re.compile(r"\b([A-Z]\d{5})\b")
-NHS_RE = re.compile(r"(?<![\d£.])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![\d.])")
 PATIENT_HEADERS = ("patient", "nhs number", "nhs no", "forename", "surname", "date of birth", "dob", "name")
 MAX_ROWS = 100_000
 
@@ -59,17 +59,8 @@ def money(text) -> Decimal | None:
         return None
 
 
-def is_nhs_number(digits: str) -> bool:
-    if len(digits) != 10 or not digits.isdigit():
-        return False
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
-    check = 11 - total % 11
-    check = 0 if check == 11 else check
-    return check != 10 and check == int(digits[9])
-
-
 def count_nhs_numbers(text: str) -> int:
-    return sum(1 for m in NHS_RE.finditer(text) if is_nhs_number("".join(m.groups())))
+    return nhs.count_in(text)
 
 
 # -- body -------------------------------------------------------------------------

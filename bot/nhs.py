@@ -1,0 +1,31 @@
+"""NHS numbers: ten digits, the last a Modulus 11 check digit."""
+from __future__ import annotations
+
+import re
+
+SEPARATED = re.compile(r"(?<![\d£.])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![\d.])")
+
+
+def normalise(text: str) -> str | None:
+    """'999 035 6793', '999-035-6793', '9990356793' -> '9990356793'; else None."""
+    digits = re.sub(r"[\s-]", "", text or "")
+    return digits if re.fullmatch(r"\d{10}", digits) else None
+
+
+def is_valid(digits: str) -> bool:
+    if not digits or len(digits) != 10 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1)))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def display(digits: str) -> str:
+    """As the NHS prints it: 3-3-4."""
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def count_in(text: str) -> int:
+    """How many valid NHS numbers a text holds."""
+    return sum(1 for m in SEPARATED.finditer(text) if is_valid("".join(m.groups())))
