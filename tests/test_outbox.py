@@ -4,6 +4,7 @@ from __future__ import annotations
 import email
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from bot.mailer import Mailer
@@ -101,26 +102,29 @@ class AuthCollector(Collector):
         return AuthResult(success=False, handled=False)
 
 
-def _relay_with_auth(collector, port):
+@pytest.fixture
+def auth_relay():
+    """A relay that requires AUTH: XOAUTH2 as Exchange Online does, or a password."""
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
     def password_check(server, session, envelope, mechanism, data):
         ok = isinstance(data, LoginPassword) and data.login == b"relay-user" and data.password == b"relay-pw"
         return AuthResult(success=ok)
-    return Controller(collector, hostname="127.0.0.1", port=port, auth_require_tls=False,
-                      authenticator=password_check, auth_required=True)
+    port, collector = free_port(), AuthCollector()
+    ctl = Controller(collector, hostname="127.0.0.1", port=port, auth_require_tls=False,
+                     authenticator=password_check, auth_required=True)
+    ctl.start()
+    yield port, collector
+    ctl.stop()
 
 
-def test_relay_xoauth2_with_token_command(home, tmp_path):
+def test_relay_xoauth2_with_token_command(home, tmp_path, auth_relay):
     import sys
-    port = free_port()
+    port, collector = auth_relay
     cmd = tmp_path / "token.py"
     cmd.write_text("print('tok-123')\n")
     b = Lesbot(home, relay={"host": "127.0.0.1", "port": port, "security": "none", "user": "les.inbox@nhs.net",
                             "oauth2_token_command": f"{sys.executable} {cmd}"})
-    collector = AuthCollector()
-    ctl = _relay_with_auth(collector, port)
-    ctl.start()
     try:
         b.ingest(make_msg())
         assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 1, "failed": 0}
@@ -130,21 +134,16 @@ def test_relay_xoauth2_with_token_command(home, tmp_path):
         assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 0, "failed": 1}
         assert "Authentication" in b.outbox()[-1]["last_error"]
     finally:
-        ctl.stop()
         b.close()
 
 
-def test_relay_password_login(home):
-    port = free_port()
+def test_relay_password_login(home, auth_relay):
+    port, collector = auth_relay
     b = Lesbot(home, relay={"host": "127.0.0.1", "port": port, "security": "none", "user": "relay-user",
                             "password": "relay-pw"})
-    collector = AuthCollector()
-    ctl = _relay_with_auth(collector, port)
-    ctl.start()
     try:
         b.ingest(make_msg())
         assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 1, "failed": 0}
         assert len(collector.got) == 1
     finally:
-        ctl.stop()
         b.close()

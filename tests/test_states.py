@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import types
 
 import pytest
 
@@ -187,29 +188,22 @@ def test_drop(bot, home):
     assert run_cli(home, "quarantine", "drop", "1", check=False).returncode != 0
 
 
-class Boom:
-    name = "boom"
-
-    @staticmethod
-    def match(ctx):
-        return "boom" in ctx.parsed.subject
-
-    @staticmethod
-    def handle(ctx):
-        raise ValueError("handler exploded")
+def handler_for(word, behaviour):
+    """A test handler taking messages whose subject holds `word`."""
+    return types.SimpleNamespace(name=word, match=lambda ctx: word in ctx.parsed.subject, handle=behaviour)
 
 
-class Slow:
-    name = "slow"
+def _explode(ctx):
+    raise ValueError("handler exploded")
 
-    @staticmethod
-    def match(ctx):
-        return "slow" in ctx.parsed.subject
 
-    @staticmethod
-    def handle(ctx):
-        time.sleep(3)
-        return Decision("accepted", "slow")
+def _dawdle(ctx):
+    time.sleep(3)
+    return Decision("accepted", "slow")
+
+
+Boom = handler_for("boom", _explode)
+Slow = handler_for("slow", _dawdle)
 
 
 def test_failed_handler_is_recorded_and_next_message_goes_on(home):
