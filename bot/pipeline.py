@@ -45,6 +45,7 @@ class Facts:
     bounce: rules.BounceInfo | None = None
     new_case: bool = False
     reply: tuple[str, str, bytes] | None = None    # (subject, Message-ID, raw), rendered
+    notices: list = field(default_factory=list)     # [(to, subject, Message-ID, raw)], rendered
 
 
 class Pipeline:
@@ -165,25 +166,30 @@ class Pipeline:
 
     # -- the reply, rendered while deciding (no lock held) -------------------
     def _prepare_reply(self, row, decision: Decision, facts: Facts):
-        """Render the reply now; whether it may be sent is settled at commit."""
-        if decision.outcome in ("failed", "ignored", "duplicate", "quarantined") or not decision.reply:
+        """Render the reply and any notices now; whether each may be sent is settled at commit."""
+        if decision.outcome in ("failed", "ignored", "duplicate", "quarantined"):
             return
-        if facts.case_id is None and decision.case_kind:
+        if facts.case_id is None and decision.case_kind and (decision.reply or decision.notices):
             facts.new_case = True
             facts.case_id = row["id"]      # a case is numbered after the message that opened it
-        if facts.case_id is None or facts.no_reply_reason or not facts.org_code:
+        if facts.case_id is None:
             return
         s = self.settings
         ref = reference(facts.case_id)
         received = _utc(row["received_at"]).astimezone(LONDON)
-        ctx = {"reference": ref, "org_name": facts.org_name, "inbox": s.inboxes[0],
-               "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
-        ctx.update(decision.reply.context)
-        subject, text, html = render(decision.reply.template, **ctx)
-        msgid, raw = build(s, to=facts.from_addr, subject=subject, text=text, html=html, ref=ref,
-                           in_reply_to=facts.message_id or None, references=facts.references,
-                           attachments=decision.reply.attachments)
-        facts.reply = (f"[{ref}] {subject}", msgid, raw)
+        base = {"reference": ref, "org_name": facts.org_name, "inbox": s.inboxes[0],
+                "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
+        if decision.reply and not facts.no_reply_reason and facts.org_code:
+            subject, text, html = render(decision.reply.template, **{**base, **decision.reply.context})
+            msgid, raw = build(s, to=facts.from_addr, subject=subject, text=text, html=html, ref=ref,
+                               in_reply_to=facts.message_id or None, references=facts.references,
+                               attachments=decision.reply.attachments)
+            facts.reply = (f"[{ref}] {subject}", msgid, raw)
+        for n in decision.notices:
+            subject, text, html = render(n.template, **{**base, **n.context})
+            msgid, raw = build(s, to=n.to, subject=subject, text=text, html=html, ref=ref,
+                               attachments=n.attachments, auto_submitted="auto-generated")
+            facts.notices.append((n.to.lower(), f"[{ref}] {subject}", msgid, raw))
 
     # -- commit ------------------------------------------------------------
     def _load(self, msg_id: int):
@@ -250,6 +256,11 @@ class Pipeline:
         reply_info, no_reply = None, facts.no_reply_reason
         if facts.reply and decision.outcome != "failed":
             reply_info, no_reply = self._queue_reply(conn, row, facts, case_id)
+        if decision.outcome != "failed":
+            for to, subject, msgid, raw in facts.notices:
+                _, refused = self._queue(conn, row, to, subject, msgid, raw, case_id)
+                if refused:
+                    audit(conn, "message", row["id"], "notice not sent", "pipeline", {"reason": refused})
         conn.execute(
             "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
             "duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
@@ -265,18 +276,22 @@ class Pipeline:
                 "reply": reply_info, "id": row["id"]}
 
     def _queue_reply(self, conn, row, facts: Facts, case_id: int):
-        """Queue the rendered reply, unless the address or today's count forbids it."""
+        return self._queue(conn, row, facts.from_addr, *facts.reply, case_id)
+
+    def _queue(self, conn, row, to: str, subject_line: str, msgid: str, raw: bytes, case_id: int):
+        """Queue one rendered message, unless the address or today's count forbids it.
+
+        Only directory addresses ever get mail from lesbot: patient details must
+        not reach an address nobody has vetted."""
         s = self.settings
-        to = facts.from_addr
         if not conn.execute("SELECT 1 FROM org_emails WHERE email=?", (to,)).fetchone():
-            return None, "sender is not a directory address"
+            return None, "not a directory address"
         cap = s.limits.replies_per_sender_per_day
         day_start = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
         sent_today = conn.execute("SELECT count(*) FROM outbox WHERE to_addr=? AND created_at>=?",
                                   (to, day_start.astimezone(timezone.utc).isoformat())).fetchone()[0]
         if sent_today >= cap:
-            return None, f"daily reply cap of {cap} reached for this sender"
-        subject_line, msgid, raw = facts.reply
+            return None, f"daily reply cap of {cap} reached for this address"
         held = conn.execute("SELECT reason FROM suppressed WHERE email=?", (to,)).fetchone()
         cur = conn.execute(
             "INSERT INTO outbox (created_at, message, case_id, to_addr, envelope_from, subject, msgid, raw, "

@@ -51,7 +51,8 @@ def render(template: str, **ctx) -> tuple[str, str, str]:
 
 def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
           in_reply_to: str | None = None, references: list[str] | None = None,
-          attachments: list[tuple[str, str, bytes]] | None = None) -> tuple[str, bytes]:
+          attachments: list[tuple[str, str, bytes]] | None = None,
+          auto_submitted: str = "auto-replied") -> tuple[str, bytes]:
     """(Message-ID, the message as wire bytes).
 
     Written out directly rather than through email.message: the shape never varies
@@ -72,7 +73,7 @@ def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
         # One ID per line: folding between IDs is allowed, inside one it is not.
         headers.append(("References", "\r\n ".join(f"<{r}>" for r in dict.fromkeys(refs))))
     headers += [
-        ("Auto-Submitted", "auto-replied"),
+        ("Auto-Submitted", auto_submitted),    # RFC 3834: auto-replied, or auto-generated for notices
         # Ask Exchange not to answer us with out-of-office or read receipts.
         ("X-Auto-Response-Suppress", "All"),
         (LOOP_HEADER, settings.instance),

@@ -39,6 +39,15 @@ class Reply:
 
 
 @dataclass
+class Notice:
+    """A message to another directory address about this case (e.g. a referral passed on)."""
+    to: str
+    template: str
+    context: dict = field(default_factory=dict)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+@dataclass
 class Decision:
     outcome: str
     kind: str
@@ -46,6 +55,7 @@ class Decision:
     reply: Reply | None = None
     apply: Callable[[Any, int | None], None] | None = None   # (conn, case_id)
     case_kind: str | None = None       # open a new case of this kind (if not answering one)
+    notices: list[Notice] = field(default_factory=list)
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:

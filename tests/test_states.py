@@ -317,3 +317,20 @@ def test_garbage_bytes_end_in_a_named_state(bot):
     for raw in (b"", b"\x00\xff\xfe garbage", b"From: \r\n\r\n", b"Subject: =?utf-8?b?!!!?=\r\n\r\nhi"):
         r = bot.ingest(raw)
         assert r["outcome"] in ("quarantined", "ignored", "rejected")
+
+
+def test_notices_go_only_to_directory_addresses(bot):
+    from handlers.base import Notice, Reply
+    passing_on = handler_for("refer", lambda ctx: Decision(
+        "accepted", "test", case_kind="test", reply=Reply("help"),
+        notices=[Notice("Kettlebrook.HC@nhs.net", "help"), Notice("stranger@example.org", "help")]))
+    bot.pipeline.handlers = [passing_on, enquiry]
+    r = bot.ingest(make_msg(subject="refer this"))
+    assert r["outcome"] == "accepted" and r["reply"]["to"] == "priya.raghunathan3@nhs.net"
+    out = bot.outbox()
+    assert [o["to_addr"] for o in out] == ["priya.raghunathan3@nhs.net", "kettlebrook.hc@nhs.net"]
+    notice = out[1]["raw"].decode()
+    assert "Auto-Submitted: auto-generated" in notice and "In-Reply-To" not in notice
+    assert "[LES-000001]" in out[1]["subject"]
+    refused = bot.conn.execute("SELECT detail FROM audit WHERE action='notice not sent'").fetchone()[0]
+    assert "not a directory address" in refused and "stranger" not in refused
