@@ -89,7 +89,7 @@ def _client_proc(port, payloads, start_evt, out_q):
     def conn_worker(chunk, res):
         s = smtplib.SMTP("127.0.0.1", port, timeout=60)
         for raw in chunk:
-            s.sendmail(f"practice@nhs.net", [INBOX], raw)
+            s.sendmail("practice@nhs.net", [INBOX], raw)
             res.append(time.time())
         s.quit()
     per = [payloads[i::CONNECTIONS // PROCS] for i in range(CONNECTIONS // PROCS)]

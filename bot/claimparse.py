@@ -117,11 +117,10 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
             if m2:
                 ex.practice_codes.add(m2.group(1))
             continue
-        if MONTH_LABEL.search(label) and not catalogue.identify(label):
+        service = catalogue.identify(label)
+        if MONTH_LABEL.search(label) and not service:
             ex.default_month = parse_month(value, received) or ex.default_month
             continue
-        service = catalogue.identify(label)
-        month_in_label = parse_month(label, received) if not service else _month_in(label, received)
         cm = COUNT_VALUE.match(value)
         if TOTAL_LABEL.search(label) and "£" in value and not service:
             ex.stated_total = money(value)
@@ -132,6 +131,7 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
             continue
         if "£" in value and not cm:
             continue      # "Rate: £43.47 per consultation"
+        month_in_label = _month_in(label, received)     # "Denosumab injections for October 2026: 2"
         if not cm:
             if re.fullmatch(r"[A-Za-z]+", value):     # "Denosumab injections: twelve"
                 ex.lines.append(RawLine(label, service, "", month_in_label, value, f"body line {n}"))
@@ -148,7 +148,7 @@ def _context_lines(ex: Extracted, lines, catalogue, received):
     context = None
     for n, line in enumerate(lines, start=1):
         s = line.strip()
-        if not s or (context is None and not catalogue_hint(s, catalogue)):
+        if not s or (context is None and catalogue.identify(s) is None):
             continue
         service = catalogue.identify(s)
         lv = LABEL_VALUE.match(s)
@@ -161,10 +161,6 @@ def _context_lines(ex: Extracted, lines, catalogue, received):
             if month and cm and len(lv.group("label").split()) <= 2:
                 ex.lines.append(RawLine(context.name, context, lv.group("label"), month, cm.group("count"),
                                         f"body line {n}"))
-
-
-def catalogue_hint(text: str, catalogue: Catalogue) -> bool:
-    return catalogue.identify(text) is not None
 
 
 def _month_in(label: str, received: datetime) -> date | None:

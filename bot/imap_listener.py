@@ -11,7 +11,7 @@ import logging
 import ssl
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import handlers as handler_registry
 from bot import rules
-from bot.attachments import Vetter, Vetting
+from bot.attachments import Vetter
 from bot.directory import org_for
 from bot.mailparse import content_hash, parse
 from bot.replies import build, reference, render

@@ -11,7 +11,6 @@ from datetime import date
 from decimal import Decimal
 
 from bot import claimparse as cp
-from bot.attachments import Readable
 from bot.claimform import build_form
 from bot.payments import is_closed, run_for
 from bot.periods import add_months, key, label, london, month_end, month_start
