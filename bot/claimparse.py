@@ -59,10 +59,6 @@ def money(text) -> Decimal | None:
         return None
 
 
-def count_nhs_numbers(text: str) -> int:
-    return nhs.count_in(text)
-
-
 # -- body -------------------------------------------------------------------------
 LABEL_VALUE = re.compile(r"^\s*(?:[•\-*·●▪–]\s*)?(?P<label>[^:=]{2,120}?)\s*(?:[:=]|\s[-–]\s)\s*(?P<value>.+?)\s*$")
 PRACTICE_LABEL = re.compile(r"\b(practice code|ods code|ods|practice ods|org(?:anisation)? code)\b", re.I)
@@ -77,12 +73,13 @@ CELL_SPLIT = re.compile(r"\s{2,}|\t|\s\|\s")
 
 def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
     ex = Extracted()
-    ex.patient_identifiers += count_nhs_numbers(text)
+    ex.patient_identifiers += nhs.count_in(text)
     m = CLAIM_FOR.search(text)
     if m:
         ex.default_month = parse_month(m.group(1), received)
     lines = text.splitlines()
     table: list[str] | None = None
+    table_cols: dict[str, int] = {}
     for n, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped:
@@ -93,7 +90,7 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
         cells = [c.strip() for c in CELL_SPLIT.split(stripped) if c.strip()] if tabular else [stripped]
         if table is not None:
             if len(cells) >= 3 and not cells[0].lower().startswith("total"):
-                _table_row(ex, catalogue, received, table, cells, f"body line {n}")
+                _table_row(ex, catalogue, received, table, table_cols, cells, f"body line {n}")
                 continue
             if cells and cells[0].lower().startswith("total"):
                 ex.stated_total = money(next((c for c in reversed(cells) if "£" in c), None)) or ex.stated_total
@@ -102,6 +99,7 @@ def from_body(text: str, catalogue: Catalogue, received: datetime) -> Extracted:
         if len(cells) >= 3 and TABLE_HEAD.search(cells[0]) and any(
                 re.search(r"\b(no\.?|number|qty|quantity|count)\b", c, re.I) for c in cells):
             table = [c.lower() for c in cells]
+            table_cols = _columns(table)
             continue
         for code in ODS_RE.findall(stripped):
             if PRACTICE_LABEL.search(stripped) or re.search(r"\(" + code + r"\)", stripped):
@@ -148,9 +146,9 @@ def _context_lines(ex: Extracted, lines, catalogue, received):
     context = None
     for n, line in enumerate(lines, start=1):
         s = line.strip()
-        if not s or (context is None and catalogue.identify(s) is None):
+        service = catalogue.identify(s) if s else None
+        if not s or (context is None and service is None):
             continue
-        service = catalogue.identify(s)
         lv = LABEL_VALUE.match(s)
         if service and not (lv and COUNT_VALUE.match(lv.group("value").strip())):
             context = service
@@ -182,8 +180,7 @@ def _mentions_unit(label: str, catalogue: Catalogue) -> bool:
     return any(s.unit in t for s in catalogue.service) or bool(COUNT_NOUNS.search(t))
 
 
-def _table_row(ex, catalogue, received, head, cells, where):
-    col = _columns(head)
+def _table_row(ex, catalogue, received, head, col, cells, where):
     if len(cells) != len(head) or col.get("service") is None:
         return
     label = cells[col["service"]]
@@ -286,7 +283,7 @@ def _table_line(ex, catalogue, received, name, col, cells, r, times):
         return
     if "patient" in col and get("patient") not in (None, ""):
         ex.patient_identifiers += times
-    ex.patient_identifiers += count_nhs_numbers(" ".join(str(c) for c in cells if isinstance(c, str))) * times
+    ex.patient_identifiers += nhs.count_in(" ".join(str(c) for c in cells if isinstance(c, str))) * times
     ods = get("ods")
     if ods:
         m = ODS_RE.search(str(ods).upper())
@@ -381,11 +378,11 @@ def from_xlsx(data: bytes, name: str, catalogue: Catalogue, received: datetime) 
             _rows_to_lines(sub, ws.iter_rows(values_only=True), catalogue, received, f"{name} sheet '{ws.title}'")
             if sub.lines or not any("no header row" in p for _, p in sub.problems):
                 found = True
-                _merge(ex, sub)
+                merge(ex, sub)
             else:
                 # A sheet of guidance or notes: header-block facts only.
                 sub.problems = [p for p in sub.problems if "no header row" not in p[1]]
-                _merge(ex, sub)
+                merge(ex, sub)
         if not found:
             ex.problems.append((name, "has no sheet with a header row naming the service and the number "
                                       "claimed. Use the claim form."))
@@ -394,7 +391,7 @@ def from_xlsx(data: bytes, name: str, catalogue: Catalogue, received: datetime) 
     return ex
 
 
-def _merge(into: Extracted, other: Extracted):
+def merge(into: Extracted, other: Extracted):
     into.lines += other.lines
     into.practice_codes |= other.practice_codes
     into.default_month = into.default_month or other.default_month

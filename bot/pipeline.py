@@ -23,7 +23,7 @@ from bot.attachments import Vetter
 from bot.directory import org_for
 from bot.mailparse import content_hash, parse
 from bot.replies import build, reference, render
-from handlers.base import Context, Decision, error
+from handlers.base import Context, Decision, Reply, error
 from store.db import audit, connect, utcnow
 
 log = logging.getLogger("lesbot.pipeline")
@@ -126,7 +126,7 @@ class Pipeline:
                 facts.case_id = ref
         if vetting.refused:
             return Decision("rejected", "attachments", [error(n, r) for n, r in vetting.refused],
-                            reply=_reply("attachments_refused"), case_kind="attachments"), facts
+                            reply=Reply("attachments_refused"), case_kind="attachments"), facts
 
         ctx = Context(settings=s, conn=conn, message_row=row["id"], parsed=p, vetting=vetting,
                       org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id)
@@ -147,6 +147,7 @@ class Pipeline:
         local = self._local
         def work():
             decision, facts = self.decide(row, local.conn)
+            self._open_case(row, decision, facts)
             self._prepare_reply(row, decision, facts)
             return decision, facts
         fut = self._executor.submit(work)
@@ -161,18 +162,19 @@ class Pipeline:
                     f"handling took longer than {self.settings.limits.handler_timeout_seconds:g} s")
         except Exception as e:
             log.exception("message %s failed", row["id"])
-            return Decision("failed", "error"), None, "".join(
-                traceback.format_exception_only(type(e), e)).strip() + "\n" + traceback.format_exc()
+            return Decision("failed", "error"), None, _describe(e)
 
-    # -- the reply, rendered while deciding (no lock held) -------------------
-    def _prepare_reply(self, row, decision: Decision, facts: Facts):
-        """Render the reply and any notices now; whether each may be sent is settled at commit."""
-        if decision.outcome in ("failed", "ignored", "duplicate", "quarantined"):
-            return
-        if facts.case_id is None and decision.case_kind and (decision.reply or decision.notices):
+    # -- the case and the reply, settled while deciding (no lock held) ----------
+    @staticmethod
+    def _open_case(row, decision: Decision, facts: Facts):
+        if decision.outcome not in ("ignored", "duplicate", "failed") and facts.case_id is None \
+                and decision.case_kind:
             facts.new_case = True
             facts.case_id = row["id"]      # a case is numbered after the message that opened it
-        if facts.case_id is None:
+
+    def _prepare_reply(self, row, decision: Decision, facts: Facts):
+        """Render the reply and any notices now; whether each may be sent is settled at commit."""
+        if decision.outcome in ("failed", "ignored", "duplicate", "quarantined") or facts.case_id is None:
             return
         s = self.settings
         ref = reference(facts.case_id)
@@ -217,8 +219,7 @@ class Pipeline:
                 except Exception as e:
                     conn.execute("ROLLBACK TO one")
                     log.exception("message %s failed while recording its result", row["id"])
-                    err = "".join(traceback.format_exception_only(type(e), e)).strip() + "\n" + \
-                        traceback.format_exc()
+                    err = _describe(e)
                     facts = facts or Facts()
                     facts.reply, facts.new_case = None, False
                     if facts.case_id == row["id"]:
@@ -240,9 +241,6 @@ class Pipeline:
             return None      # someone else finished it first
         final = decision.outcome not in ("ignored", "duplicate", "failed")
         case_id = facts.case_id
-        if final and case_id is None and decision.case_kind:
-            case_id = row["id"]
-            facts.new_case = True
         if final and facts.new_case:
             conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state, first_message) "
                          "VALUES (?,?,?,?,?,?)",
@@ -340,10 +338,12 @@ class Pipeline:
                 continue
             item = (row, *self._decide_timed(row))
             sender = item[2].from_addr if item[2] else None
-            if sender in senders or len(group) >= group_size:
+            conflict = sender in senders
+            if conflict or len(group) >= group_size:
                 out += self._commit_group(group)
                 group, senders = [], set()
-                item = (row, *self._decide_timed(row))     # decide again on fresh data
+                if conflict:     # decided before its sender's earlier message was committed
+                    item = (row, *self._decide_timed(row))
             group.append(item)
             senders.add(sender)
         if group:
@@ -354,9 +354,9 @@ class Pipeline:
         self._executor.shutdown(wait=False)
 
 
-def _reply(template: str, **context):
-    from handlers.base import Reply
-    return Reply(template, context)
+def _describe(e: Exception) -> str:
+    """The error in one line, then the traceback, as recorded on a failed message."""
+    return "".join(traceback.format_exception_only(type(e), e)).strip() + "\n" + traceback.format_exc()
 
 
 def _utc(value: str) -> datetime:

@@ -45,9 +45,9 @@ def extract(ctx: Context) -> cp.Extracted:
     ex = cp.from_body(ctx.parsed.new_text, cat, ctx.received_at)
     for att in ctx.vetting.kept:
         if att.kind == "csv":
-            cp._merge(ex, cp.from_csv(att.data, att.filename, cat, ctx.received_at))
+            cp.merge(ex, cp.from_csv(att.data, att.filename, cat, ctx.received_at))
         elif att.kind == "xlsx":
-            cp._merge(ex, cp.from_xlsx(att.data, att.filename, cat, ctx.received_at))
+            cp.merge(ex, cp.from_xlsx(att.data, att.filename, cat, ctx.received_at))
     return ex
 
 
@@ -194,7 +194,7 @@ def handle(ctx: Context) -> Decision:
                 closed_conflicts.append((line, prev))
             else:
                 line.replaces = dict(prev)
-                line.run = prev["run"] if not is_closed(ctx.conn, prev["run"]) else run
+                line.run = prev["run"]      # still open: the replacement stays in the same run
 
     if closed_conflicts and not problems:
         return Decision("quarantined", "claim", [error(
