@@ -73,6 +73,14 @@ class Limits(BaseModel):
     retry_max_attempts: int = Field(8, ge=1)
 
 
+class ReferralSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Ask the receiving practice for the outcome when none has come this many days after forwarding.
+    outcome_chase_days: int = Field(28, ge=1)
+    # An untoward event reported later than this after it happened is flagged.
+    event_report_hours: int = Field(72, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LESBOT_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -90,6 +98,9 @@ class Settings(BaseSettings):
     # An Authentication-Results authserv-id to trust (e.g. your relay); empty: don't check.
     trusted_authserv_id: str = ""
     contract_team: str = ""
+    # Untoward events under the denosumab LES are forwarded here (the clinical governance lead).
+    clinical_governance: str = ""
+    referrals: ReferralSettings = ReferralSettings()
     # Your own LES catalogue (TOML): adds services or replaces shipped ones by code.
     catalogue_file: str = ""
     imap: ImapSettings = ImapSettings()
@@ -104,7 +115,7 @@ class Settings(BaseSettings):
             raise ValueError(f"at least one inbox address is needed ({ADDRESS_HINT})")
         return ",".join(parts)
 
-    @field_validator("from_address", "bounce_address", "contract_team")
+    @field_validator("from_address", "bounce_address", "contract_team", "clinical_governance")
     @classmethod
     def _optional_address(cls, v: str) -> str:
         return _check_address(v) if v.strip() else ""
@@ -119,6 +130,11 @@ class Settings(BaseSettings):
             except CatalogueError as e:
                 raise ValueError(str(e)) from None
         return v
+
+    @property
+    def trusted_addresses(self) -> set[str]:
+        """Addresses outside the directory that lesbot may still write to (set by the operator)."""
+        return {a for a in (self.contract_team, self.clinical_governance) if a}
 
     @model_validator(mode="after")
     def _defaults(self):

@@ -121,8 +121,9 @@ class Pipeline:
         facts.case_id = self._case_by_outbox(conn, facts.references)
         if facts.case_id is None and org:
             ref = rules.subject_reference(p)
-            if ref and conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=?",
-                                    (ref, org.ods_code)).fetchone():
+            if ref and conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=? UNION ALL "
+                                    "SELECT 1 FROM case_orgs WHERE case_id=? AND ods_code=?",
+                                    (ref, org.ods_code, ref, org.ods_code)).fetchone():
                 facts.case_id = ref
         if vetting.refused:
             return Decision("rejected", "attachments", [error(n, r) for n, r in vetting.refused],
@@ -174,7 +175,9 @@ class Pipeline:
 
     def _prepare_reply(self, row, decision: Decision, facts: Facts):
         """Render the reply and any notices now; whether each may be sent is settled at commit."""
-        if decision.outcome in ("failed", "ignored", "duplicate", "quarantined") or facts.case_id is None:
+        if decision.outcome in ("failed", "ignored", "duplicate") or facts.case_id is None:
+            return
+        if decision.outcome == "quarantined" and not (decision.reply or decision.notices):
             return
         s = self.settings
         ref = reference(facts.case_id)
@@ -188,10 +191,11 @@ class Pipeline:
                                attachments=decision.reply.attachments)
             facts.reply = (f"[{ref}] {subject}", msgid, raw)
         for n in decision.notices:
-            subject, text, html = render(n.template, **{**base, **n.context})
-            msgid, raw = build(s, to=n.to, subject=subject, text=text, html=html, ref=ref,
+            nref = reference(n.case_id or facts.case_id)
+            subject, text, html = render(n.template, **{**base, "reference": nref, **n.context})
+            msgid, raw = build(s, to=n.to, subject=subject, text=text, html=html, ref=nref,
                                attachments=n.attachments, auto_submitted="auto-generated")
-            facts.notices.append((n.to.lower(), f"[{ref}] {subject}", msgid, raw))
+            facts.notices.append((n.to.lower(), f"[{nref}] {subject}", msgid, raw, n.case_id or facts.case_id))
 
     # -- commit ------------------------------------------------------------
     def _load(self, msg_id: int):
@@ -242,8 +246,10 @@ class Pipeline:
         final = decision.outcome not in ("ignored", "duplicate", "failed")
         case_id = facts.case_id
         if final and facts.new_case:
+            # ON CONFLICT: a message released from quarantine reopens the case it opened.
             conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state, first_message) "
-                         "VALUES (?,?,?,?,?,?)",
+                         "VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET state=excluded.state, "
+                         "kind=excluded.kind",
                          (case_id, utcnow(), facts.org_code, decision.case_kind, decision.outcome, row["id"]))
         elif final and case_id is not None:
             conn.execute("UPDATE cases SET state=? WHERE id=?", (decision.outcome, case_id))
@@ -255,8 +261,8 @@ class Pipeline:
         if facts.reply and decision.outcome != "failed":
             reply_info, no_reply = self._queue_reply(conn, row, facts, case_id)
         if decision.outcome != "failed":
-            for to, subject, msgid, raw in facts.notices:
-                _, refused = self._queue(conn, row, to, subject, msgid, raw, case_id)
+            for to, subject, msgid, raw, notice_case in facts.notices:
+                _, refused = self._queue(conn, row, to, subject, msgid, raw, notice_case)
                 if refused:
                     audit(conn, "message", row["id"], "notice not sent", "pipeline", {"reason": refused})
         conn.execute(
@@ -282,7 +288,8 @@ class Pipeline:
         Only directory addresses ever get mail from lesbot: patient details must
         not reach an address nobody has vetted."""
         s = self.settings
-        if not conn.execute("SELECT 1 FROM org_emails WHERE email=?", (to,)).fetchone():
+        if to not in s.trusted_addresses and \
+                not conn.execute("SELECT 1 FROM org_emails WHERE email=?", (to,)).fetchone():
             return None, "not a directory address"
         cap = s.limits.replies_per_sender_per_day
         day_start = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -326,9 +333,9 @@ class Pipeline:
     def process_pending(self, group_size: int = 32) -> list[dict]:
         """Decide pending messages in arrival order and commit them in groups.
 
-        A group never holds two messages from one sender, so a message is always
-        decided after everything earlier from its sender is committed (a duplicate
-        has the sender of its original, so it always sees it).
+        A group never holds two messages from one sender, nor two decisions sharing
+        a key (one patient), so a message is always decided after everything earlier
+        it depends on is committed (a duplicate has the sender of its original).
         """
         out: list[dict] = []
         group, senders = [], set()
@@ -337,15 +344,16 @@ class Pipeline:
             if row is None or row["state"] != "received":
                 continue
             item = (row, *self._decide_timed(row))
-            sender = item[2].from_addr if item[2] else None
-            conflict = sender in senders
+            claims = {item[2].from_addr if item[2] else None} | item[1].keys
+            conflict = bool(claims & senders)
             if conflict or len(group) >= group_size:
                 out += self._commit_group(group)
                 group, senders = [], set()
-                if conflict:     # decided before its sender's earlier message was committed
+                if conflict:     # decided before an earlier message it depends on was committed
                     item = (row, *self._decide_timed(row))
+                    claims = {item[2].from_addr if item[2] else None} | item[1].keys
             group.append(item)
-            senders.add(sender)
+            senders |= claims
         if group:
             out += self._commit_group(group)
         return [r for r in out if r]

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from bot.rules import LOOP_HEADER
 
@@ -45,8 +46,42 @@ def render(template: str, **ctx) -> tuple[str, str, str]:
     if not first.startswith("Subject:"):
         raise ValueError(f"{template}.txt.j2 must start with a Subject: line")
     subject = first[len("Subject:"):].strip()
-    html = env.get_template(f"{template}.html.j2").render(title=subject, **ctx)
-    return subject, body.lstrip("\n"), html
+    body = body.lstrip("\n")
+    if (TEMPLATES / f"{template}.html.j2").exists():
+        html = env.get_template(f"{template}.html.j2").render(title=subject, **ctx)
+    else:
+        html = env.get_template("_layout.html.j2").render(
+            title=subject, body_html=html_from_text(body.split("\n--\n")[0]), **ctx)
+    return subject, body, html
+
+
+def html_from_text(text: str) -> markupsafe.Markup:
+    """The HTML part of a reply whose template is text only: paragraphs and bullet lists."""
+    out = []
+    for para in text.strip().split("\n\n"):
+        lines = para.splitlines()
+        items = [ln.strip()[2:] for ln in lines if ln.strip().startswith("* ")]
+        if items and len(items) == sum(1 for ln in lines if ln.strip().startswith("* ")) and \
+                lines[0].strip().startswith("* "):
+            # continuation lines belong to the bullet above them
+            lis, cur = [], []
+            for ln in lines:
+                if ln.strip().startswith("* "):
+                    if cur:
+                        lis.append(" ".join(cur))
+                    cur = [ln.strip()[2:]]
+                else:
+                    cur.append(ln.strip())
+            lis.append(" ".join(cur))
+            out.append("<ul>" + "".join(f"<li>{markupsafe.escape(x)}</li>" for x in lis) + "</ul>")
+        else:
+            head, *rest = lines
+            if rest and all(ln.strip().startswith("* ") for ln in rest):
+                out.append(f"<p>{markupsafe.escape(head)}</p><ul>" + "".join(
+                    f"<li>{markupsafe.escape(ln.strip()[2:])}</li>" for ln in rest) + "</ul>")
+            else:
+                out.append("<p>" + "<br>\n".join(markupsafe.escape(ln) for ln in lines) + "</p>")
+    return markupsafe.Markup("\n".join(out))
 
 
 def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,

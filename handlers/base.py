@@ -45,6 +45,7 @@ class Notice:
     template: str
     context: dict = field(default_factory=dict)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    case_id: int | None = None     # its own case (one referral of several); default the message's
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Decision:
     apply: Callable[[Any, int | None], None] | None = None   # (conn, case_id)
     case_kind: str | None = None       # open a new case of this kind (if not answering one)
     notices: list[Notice] = field(default_factory=list)
+    # What else this decision read and will change (e.g. "nhs:9990356793"): the
+    # worker never commits two decisions sharing a key in one group, as for one sender.
+    keys: set[str] = field(default_factory=set)
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:

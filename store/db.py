@@ -70,3 +70,25 @@ def audit(conn: sqlite3.Connection, entity: str, entity_id, action: str,
         "INSERT INTO audit (at, entity, entity_id, action, actor, detail) VALUES (?,?,?,?,?,?)",
         (utcnow(), entity, str(entity_id), action, actor, detail),
     )
+
+
+def reserve_case_ids(path, count: int) -> list[int]:
+    """Reference numbers no message will take: the messages sequence is moved past them.
+
+    Its own short transaction on its own connection, so the decide phase stays
+    read-only otherwise; an unused number only leaves a gap."""
+    if count <= 0:
+        return []
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='messages'").fetchone()
+        top = max(seq[0] if seq else 0,
+                  conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0],
+                  conn.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0])
+        conn.execute("UPDATE sqlite_sequence SET seq=? WHERE name='messages'", (top + count,))
+        conn.execute("COMMIT")
+        return list(range(top + 1, top + count + 1))
+    finally:
+        conn.close()

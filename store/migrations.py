@@ -118,4 +118,99 @@ def v3_claims(db: sqlite_utils.Database) -> None:
     db["payment_runs"].create({"run": str, "closed_at": str, "closed_by": str}, pk="run")
 
 
-MIGRATIONS = [v1_core, v2_spool, v3_claims]
+def v4_referrals(db: sqlite_utils.Database) -> None:
+    """Referrals, the denosumab register, doses, untoward events, practices' returns.
+
+    messages gets AUTOINCREMENT so that reference numbers can be reserved past the
+    last message (an email referring several patients needs one reference each)."""
+    conn = db.conn
+    table_sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='messages'").fetchone()[0]
+    index_sql = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='messages' AND sql IS NOT NULL")]
+    new_sql = table_sql.replace('"id" INTEGER PRIMARY KEY', '"id" INTEGER PRIMARY KEY AUTOINCREMENT', 1)
+    new_sql = new_sql.replace('CREATE TABLE "messages"', 'CREATE TABLE "messages_v4"', 1)
+    conn.execute(new_sql)
+    conn.execute("INSERT INTO messages_v4 SELECT * FROM messages")
+    conn.execute("DROP TABLE messages")
+    conn.execute("ALTER TABLE messages_v4 RENAME TO messages")
+    for sql in index_sql:
+        conn.execute(sql)
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) "
+                 "SELECT 'messages', max(coalesce((SELECT max(id) FROM messages), 0), "
+                 "coalesce((SELECT max(id) FROM cases), 0))")
+
+    # Other organisations taking part in a case (the receiving practice of a
+    # referral), so that their replies with the reference find it.
+    db["case_orgs"].create({"case_id": int, "ods_code": str}, pk=("case_id", "ods_code"))
+
+    db["referrals"].create({
+        "id": int,                  # the case id: LES-nnnnnn
+        "message": int,
+        "created_at": str,
+        "updated_at": str,
+        "referred_on": str,         # London date the referral reached us
+        "state": str,               # incomplete, forwarded, not_eligible, seen
+        "problems": str,            # JSON [{field, problem}] while incomplete
+        "referrer_code": str,
+        "referrer_email": str,
+        "receiving_code": str,
+        "registered_code": str,
+        "nhs_number": str,          # 10 digits
+        "patient": str,             # JSON: name, dob, address, telephone, texts as written
+        "clinical": str,            # JSON: joint, reason, history
+        "joint": str,
+        "forwarded_at": str,
+        "outcome_due": str,         # chase the receiving practice after this date
+        "outcome": str,             # injection, no_injection, did_not_attend
+        "seen_on": str,
+        "outcome_message": int,
+        "outcome_at": str,
+        "payable": int,             # a no-injection consultation for a non-registered patient
+        "quarter": str,             # YYYYQn of seen_on
+    }, pk="id")
+    db["referrals"].create_index(["receiving_code", "quarter"])
+    db["referrals"].create_index(["nhs_number"])
+    db["referrals"].create_index(["state", "outcome_due"])
+
+    db["returns"].create({
+        "id": int, "message": int, "case_id": int, "received_at": str, "org_code": str,
+        "service": str, "kind": str,  # monitoring (a quarter) or audit (a year)
+        "period": str, "stated": str, "recorded": str, "differences": str,
+    }, pk="id")
+    db["returns"].create_index(["org_code", "kind", "period"])
+
+    db["register"].create({
+        "id": int,
+        "nhs_number": str,
+        "practice_code": str,
+        "hospital_code": str,
+        "patient": str,             # JSON: name, dob, address
+        "diagnosis": str,
+        "plan": str,
+        "initiated_on": str,
+        "first_dose_on": str,
+        "last_dose_on": str,
+        "next_due": str,            # empty once recalls stop
+        "status": str,              # active, left, died, stopped
+        "status_on": str,
+        "status_note": str,
+        "case_id": int,
+        "letter_message": int,
+        "created_at": str,
+        "updated_at": str,
+    }, pk="id")
+    db["register"].create_index(["nhs_number"], unique=True)
+    db["register"].create_index(["practice_code", "status", "next_due"])
+    db["doses"].create({
+        "id": int, "register_id": int, "given_on": str, "source": str, "message": int,
+        "recorded_at": str,
+    }, pk="id")
+    db["doses"].create_index(["register_id", "given_on"], unique=True)
+    db["events"].create({
+        "id": int, "message": int, "case_id": int, "org_code": str, "register_id": int,
+        "kind": str, "event_on": str, "reported_at": str, "late": int, "hours": float,
+        "forwarded_to": str,
+    }, pk="id")
+
+
+MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals]

@@ -1,6 +1,7 @@
 """The `lesbot` command as an operator uses it: help, settings, directory, ingest."""
 from __future__ import annotations
 
+import email
 import json
 import mailbox
 
@@ -81,12 +82,14 @@ def test_ingest_json_contract_on_all_samples(home):
     assert by_file["13"]["outcome"] == "ignored" and by_file["14"]["outcome"] == "ignored"
     assert by_file["16"]["outcome"] == "quarantined" and by_file["18"]["outcome"] == "quarantined"
     assert by_file["17"]["reply"]["to"] == "lorraine.bishop@nhs.net"
-    # ingest delivers at its end unless --no-send
-    assert len(outbox_files(home)) == sum(1 for o in objs if o["reply"])
+    # ingest delivers at its end unless --no-send; referrals also pass a copy on (a notice)
+    sent = [email.message_from_bytes(p.read_bytes()) for p in outbox_files(home)]
+    assert sum(1 for m in sent if m["Auto-Submitted"] == "auto-replied") == sum(1 for o in objs if o["reply"])
+    assert all(m["Auto-Submitted"] == "auto-generated" for m in sent if m["Auto-Submitted"] != "auto-replied")
     # replay: every message is a duplicate, nothing new is sent
     again = [json.loads(l) for l in run_cli(home, "ingest", "--json", *files).stdout.splitlines()]
     assert {o["outcome"] for o in again} == {"duplicate"}
-    assert len(outbox_files(home)) == sum(1 for o in objs if o["reply"])
+    assert len(outbox_files(home)) == len(sent)
 
 
 def test_ingest_maildir_and_mbox(home, tmp_path):

@@ -1,0 +1,107 @@
+"""Reading clinical letters and forms: labels, sections, the practice they name.
+
+Letters come as typed bodies, Outlook HTML turned to text, or PDF/DOCX text, in
+which a label often sits on its own line with the value on the next. Patient
+details stay in what these functions return; nothing here logs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ODS_IN_TEXT = re.compile(r"\b([A-Z]\d{5})\b")
+ADDRESS_LINE = re.compile(r"^\s*(?:from|to|cc|sent|date|subject)\s*:", re.I)
+FROM_LINE = re.compile(r"^\s*From:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
+TO_LINE = re.compile(r"^\s*To:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
+
+
+def join_label_lines(text: str, label_re: re.Pattern) -> str:
+    """'Date of birth' / '09/12/1949' on two lines (as PDF text has it) -> 'Date of birth: 09/12/1949'."""
+    lines = (text or "").splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        bare = line.strip().rstrip(":").strip()
+        if bare and label_re.fullmatch(bare) and i + 1 < len(lines):
+            nxt = lines[i + 1].strip()
+            if nxt and not label_re.fullmatch(nxt.rstrip(":").strip()):
+                out.append(f"{bare}: {nxt}")
+                i += 2
+                continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+def section(text: str, heading: str, headings: list[str], max_lines: int = 40) -> str:
+    """The lines under a heading (a line that starts with it) up to the next known heading."""
+    lines = (text or "").splitlines()
+    start = None
+    head = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:" + heading + r")\b[^\n]*$", re.I)
+    for n, line in enumerate(lines):
+        if head.match(line) and len(line.strip()) <= 80:
+            start = n
+            break
+    if start is None:
+        return ""
+    stop = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:" + "|".join(h for h in headings if h != heading) + r")\b",
+                      re.I)
+    first = lines[start]
+    # "Diagnosis: osteoporosis" keeps what follows the heading on its own line
+    rest = re.sub(r"^\s*(?:\d+[.)]\s*)?(?:" + heading + r")\s*[:\-–]?\s*", "", first, flags=re.I)
+    body = [rest] if rest.strip() else []
+    for line in lines[start + 1:start + 1 + max_lines]:
+        if stop.match(line) and len(line.strip()) <= 80:
+            break
+        if re.match(r"^\s*(yours sincerely|yours faithfully|kind regards|best wishes)\b", line, re.I):
+            break
+        body.append(line)
+    return "\n".join(body).strip()
+
+
+def words(text: str) -> int:
+    return len(re.findall(r"[A-Za-z]{2,}", text or ""))
+
+
+@dataclass
+class Quoted:
+    """Who an earlier message in a forwarded chain was from and to."""
+    from_addr: str = ""
+    to_addr: str = ""
+
+
+def forwarded(text: str) -> Quoted:
+    """The first 'From: … <addr>' header block quoted in a body (Outlook's forward/reply)."""
+    q = Quoted()
+    m = FROM_LINE.search(text or "")
+    if m:
+        q.from_addr = m.group(2).lower()
+        t = TO_LINE.search(text, m.end())
+        if t and t.start() - m.end() < 400:
+            q.to_addr = t.group(2).lower()
+    return q
+
+
+def _norm(name: str) -> str:
+    name = name.lower().replace("&", " and ")
+    name = re.sub(r"[^a-z0-9 ]+", " ", name)
+    return " ".join(w for w in name.split() if w not in ("the", "nhs"))
+
+
+def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
+    """ODS codes of directory organisations the text names: by code, or by full name."""
+    rows = conn.execute(
+        f"SELECT ods_code, name FROM orgs WHERE kind IN ({','.join('?' * len(kinds))})", kinds).fetchall()
+    codes = {r["ods_code"] for r in rows}
+    found = [c for c in dict.fromkeys(ODS_IN_TEXT.findall(text or "")) if c in codes]
+    flat = " " + _norm(text or "") + " "
+    for r in rows:
+        if r["ods_code"] not in found and f" {_norm(r['name'])} " in flat:
+            found.append(r["ods_code"])
+    return found
+
+
+def practice_from(conn, value: str, kinds=("practice",)) -> str | None:
+    """The one directory organisation a field such as 'Registered practice: X (Z98101)' names."""
+    hits = practices_named(conn, value, kinds)
+    return hits[0] if len(hits) == 1 else None
