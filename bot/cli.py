@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from bot import cli_care
 from bot import config as config_mod
 
 
@@ -538,6 +539,8 @@ def check_config(ctx):
             d[section]["password"] = "***"
     click.echo(json.dumps(d, indent=2))
 
+
+cli_care.add_to(main)
 
 if __name__ == "__main__":
     main()
