@@ -24,7 +24,8 @@ def join_label_lines(text: str, label_re: re.Pattern) -> str:
         bare = line.strip().rstrip(":").strip()
         if bare and label_re.fullmatch(bare) and i + 1 < len(lines):
             nxt = lines[i + 1].strip()
-            if nxt and not label_re.fullmatch(nxt.rstrip(":").strip()):
+            labelled = re.match(r"(?:" + label_re.pattern + r")\s*[:\-–]", nxt, label_re.flags)
+            if nxt and not labelled and not label_re.fullmatch(nxt.rstrip(":").strip()):
                 out.append(f"{bare}: {nxt}")
                 i += 2
                 continue

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-SEPARATED = re.compile(r"(?<![\d£.])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![\d.])")
+SEPARATED = re.compile(r"(?<![\d£.])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d|\.\d)")
 
 
 def normalise(text: str) -> str | None:

@@ -168,6 +168,9 @@ class Pipeline:
     # -- the case and the reply, settled while deciding (no lock held) ----------
     @staticmethod
     def _open_case(row, decision: Decision, facts: Facts):
+        if decision.case_id and facts.case_id is None:
+            facts.case_id = decision.case_id
+            return
         if decision.outcome not in ("ignored", "duplicate", "failed") and facts.case_id is None \
                 and decision.case_kind:
             facts.new_case = True

@@ -34,7 +34,7 @@ LABELS = {
 }
 _ALL = sorted(((lab, key) for key, labs in LABELS.items() for lab in labs), key=lambda x: -len(x[0]))
 LABEL_LINE = re.compile(
-    r"^\s*(?:[-•*·]\s*)?(" + "|".join(re.escape(lab) for lab, _ in _ALL) + r")\s*[:\-–]\s*(.+?)\s*$", re.I)
+    r"^\s*(?:[-•*·]\s*)?(" + "|".join(re.escape(lab) for lab, _ in _ALL) + r")\s*[:\-–|\t]\s*(.+?)\s*$", re.I)
 LABEL_ONLY = re.compile("|".join(re.escape(lab) for lab, _ in _ALL), re.I)
 DOB_INLINE = re.compile(r"\b(?:DOB|D\.O\.B\.?|date of birth)[:\s]+(.{6,30})", re.I)
 NHS_INLINE = re.compile(r"\bNHS\s*(?:No\.?|number)?[:\s]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b", re.I)

@@ -56,6 +56,7 @@ class Decision:
     reply: Reply | None = None
     apply: Callable[[Any, int | None], None] | None = None   # (conn, case_id)
     case_kind: str | None = None       # open a new case of this kind (if not answering one)
+    case_id: int | None = None         # or file the message under this existing case
     notices: list[Notice] = field(default_factory=list)
     # What else this decision read and will change (e.g. "nhs:9990356793"): the
     # worker never commits two decisions sharing a key in one group, as for one sender.

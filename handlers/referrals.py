@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from bot import casework, dates, letters, nhs
 from bot.directory import org_for
 from bot.periods import london
-from bot.referralparse import Referral, extract, read_outcome
+from bot.referralparse import LABELS, Referral, extract, read_outcome
 from bot.replies import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, reserve_case_ids, utcnow
@@ -44,6 +44,7 @@ class Assessed:
     problems: list[dict] = field(default_factory=list)
     not_eligible: str = ""
     duplicate_of: int | None = None
+    replaces: int | None = None       # an incomplete referral for the same patient, now sent again
     id: int | None = None
 
     @property
@@ -158,16 +159,20 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
     for a in items:
         number = a.referral.nhs_number
         if number and nhs.is_valid(number) and a.receiving:
-            hit = conn.execute("SELECT id FROM referrals WHERE nhs_number=? AND receiving_code=? "
+            hit = conn.execute("SELECT id, state FROM referrals WHERE nhs_number=? AND receiving_code=? "
                                "AND state IN ('incomplete','forwarded') ORDER BY id LIMIT 1",
                                (number, a.receiving)).fetchone()
-            if hit:
+            if hit and hit["state"] == "incomplete":
+                a.replaces = a.id = hit["id"]     # sent again, corrected: the same referral
+            elif hit:
                 a.duplicate_of = hit["id"]
-    fresh = [a for a in items if not a.duplicate_of]
-    ids = [ctx.message_row] if ctx.case_id is None else []
+    fresh = [a for a in items if not a.duplicate_of and not a.replaces]
+    earlier = [a.replaces or a.duplicate_of for a in items if a.replaces or a.duplicate_of]
+    ids = [ctx.message_row] if ctx.case_id is None and fresh else []
     ids += reserve_case_ids(ctx.settings.db_path, len(fresh) - len(ids))
     for a, i in zip(fresh, ids):
         a.id = i
+    fresh += [a for a in items if a.replaces]
     notices = []
     for a in fresh:
         if a.state == "forwarded":
@@ -181,11 +186,14 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
     def apply(wconn, case_id):
         now = utcnow()
         for a in fresh:
-            if a.id != case_id:
+            if a.id != case_id and not a.replaces:
                 wconn.execute("INSERT OR IGNORE INTO cases (id, created_at, org_code, kind, state, first_message) "
                               "VALUES (?,?,?,?,?,?)", (a.id, now, ctx.org.ods_code, "referral", a.state,
                                                        ctx.message_row))
             r = a.referral
+            if a.replaces:
+                wconn.execute("DELETE FROM referrals WHERE id=? AND state='incomplete'", (a.id,))
+                wconn.execute("UPDATE cases SET state=? WHERE id=?", (a.state, a.id))
             wconn.execute(
                 "INSERT INTO referrals (id, message, created_at, updated_at, referred_on, state, problems, "
                 "referrer_code, referrer_email, receiving_code, registered_code, nhs_number, patient, clinical, "
@@ -202,6 +210,7 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
                                                                  "problems": len(a.problems)})
 
     return Decision(outcome, "referral", errors, case_kind="referral", apply=apply, notices=notices,
+                    case_id=earlier[0] if earlier and not ids else None,
                     keys={f"nhs:{a.referral.nhs_number}" for a in items if a.referral.nhs_number},
                     reply=Reply("referral_result", {"items": [_summary(conn, a, ctx.org.ods_code) for a in items],
                                                      "outcome": outcome}))
@@ -240,7 +249,7 @@ def _details(conn, a: Assessed) -> dict:
     r = a.referral
     return {"patient": {k: r.get(k) for k in PATIENT_KEYS} | {
                 "nhs_number": nhs.display(r.nhs_number) if r.nhs_number else ""},
-            "clinical": {k: v for k, v in r.fields.items() if k not in PATIENT_KEYS},
+            "clinical": {k: r.get(k) for k in LABELS if k not in PATIENT_KEYS},
             "referrer": casework.name_of(conn, a.referrer), "receiving": casework.name_of(conn, a.receiving),
             "registered": casework.name_of(conn, a.registered) or a.registered or ""}
 
@@ -357,7 +366,8 @@ def _followup(ctx: Context, rows: list) -> Decision:
                 audit(wconn, "referral", row["id"], "outcome", "pipeline",
                       {"outcome": kind, "payable": payable, "message": ctx.message_row})
 
-    outcome = "accepted" if not errors else "partially_accepted"
+    progress = lines or any(c[0] in ("complete", "outcome") for c in changes)
+    outcome = "accepted" if not errors else "partially_accepted" if progress else "rejected"
     kind = "referral_outcome" if any(c[0] == "outcome" for c in changes) else "referral_update"
     return Decision(outcome, kind, errors, apply=apply, notices=notices,
                     keys={f"nhs:{r['nhs_number']}" for r in rows if r["nhs_number"]},
