@@ -169,20 +169,22 @@ def reconcile(conn, today: date) -> list[dict]:
 def register_rows(conn, practice: str | None, due_before: date | None, today: date) -> list[dict]:
     where, args = ["1=1"], []
     if practice:
-        where.append("practice_code=?")
+        where.append("r.practice_code=?")
         args.append(practice.upper())
     if due_before:
-        where.append("status='active' AND next_due<?")
+        where.append("r.status='active' AND r.next_due<?")
         args.append(due_before.isoformat())
     out = []
-    for r in conn.execute("SELECT * FROM register WHERE " + " AND ".join(where) +
-                          " ORDER BY practice_code, next_due IS NULL, next_due, id", args):
-        doses = [d[0] for d in conn.execute("SELECT given_on FROM doses WHERE register_id=? ORDER BY given_on",
-                                            (r["id"],))]
-        out.append({"reference": f"LES-{r['case_id']:06d}" if r["case_id"] else "", "practice": r["practice_code"],
-                    "nhs_number": r["nhs_number"], "first_dose": r["first_dose_on"],
-                    "later_doses": [d for d in doses if d != r["first_dose_on"]],
-                    "next_due": r["next_due"] or "", "status": r["status"],
-                    "overdue": bool(r["status"] == "active" and r["next_due"] and r["next_due"] < today.isoformat())})
+    # one pass: each patient's doses gathered by SQLite, not a query per patient
+    sql = ("SELECT r.case_id, r.practice_code, r.nhs_number, r.first_dose_on, r.next_due, r.status, "
+           "(SELECT group_concat(given_on, ',') FROM (SELECT given_on FROM doses d WHERE d.register_id=r.id "
+           "ORDER BY given_on)) AS doses FROM register r WHERE " + " AND ".join(where) +
+           " ORDER BY r.practice_code, r.next_due IS NULL, r.next_due, r.id")
+    today_s = today.isoformat()
+    for case_id, practice_code, number, first, next_due, status, doses in conn.execute(sql, args):
+        out.append({"reference": f"LES-{case_id:06d}" if case_id else "", "practice": practice_code,
+                    "nhs_number": number, "first_dose": first,
+                    "later_doses": [d for d in (doses or "").split(",") if d and d != first],
+                    "next_due": next_due or "", "status": status,
+                    "overdue": bool(status == "active" and next_due and next_due < today_s)})
     return out
-
