@@ -201,6 +201,7 @@ def v4_referrals(db: sqlite_utils.Database) -> None:
     }, pk="id")
     db["register"].create_index(["nhs_number"], unique=True)
     db["register"].create_index(["practice_code", "status", "next_due"])
+    db["register"].create_index(["status", "next_due"])      # recalls due, across practices
     db["doses"].create({
         "id": int, "register_id": int, "given_on": str, "source": str, "message": int,
         "recorded_at": str,
