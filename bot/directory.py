@@ -46,19 +46,20 @@ def import_csv(conn, text: str, actor: str = "cli") -> dict:
         bad = [e for e in emails if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", e)]
         if bad:
             problems.append(f"line {n}: not an email address: {', '.join(bad)}")
-        rows.append((code, row["name"], row["kind"], emails, _split(row["services"])))
+        postcodes = [" ".join(pc.upper().split()) for pc in _split(row.get("postcodes") or row.get("postcode") or "")]
+        rows.append((code, row["name"], row["kind"], emails, _split(row["services"]), postcodes))
     if problems:
         raise DirectoryError("\n".join(problems))
     added = updated = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for code, name, kind, emails, services in rows:
+        for code, name, kind, emails, services, postcodes in rows:
             exists = conn.execute("SELECT 1 FROM orgs WHERE ods_code=?", (code,)).fetchone()
             conn.execute(
-                "INSERT INTO orgs (ods_code, name, kind, services, updated_at) VALUES (?,?,?,?,?) "
+                "INSERT INTO orgs (ods_code, name, kind, services, postcodes, updated_at) VALUES (?,?,?,?,?,?) "
                 "ON CONFLICT(ods_code) DO UPDATE SET name=excluded.name, kind=excluded.kind, "
-                "services=excluded.services, updated_at=excluded.updated_at",
-                (code, name, kind, ";".join(services), utcnow()))
+                "services=excluded.services, postcodes=excluded.postcodes, updated_at=excluded.updated_at",
+                (code, name, kind, ";".join(services), ";".join(postcodes), utcnow()))
             for e in emails:
                 conn.execute("INSERT INTO org_emails (email, ods_code) VALUES (?,?) "
                              "ON CONFLICT(email) DO UPDATE SET ods_code=excluded.ods_code", (e, code))

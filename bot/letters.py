@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 ODS_IN_TEXT = re.compile(r"\b([A-Z]\d{5})\b")
+POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
 ADDRESS_LINE = re.compile(r"^\s*(?:from|to|cc|sent|date|subject)\s*:", re.I)
 FROM_LINE = re.compile(r"^\s*From:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
 TO_LINE = re.compile(r"^\s*To:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
@@ -90,14 +91,17 @@ def _norm(name: str) -> str:
 
 
 def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
-    """ODS codes of directory organisations the text names: by code, or by full name."""
+    """ODS codes of directory organisations the text names: by code, full name or postcode."""
     rows = conn.execute(
-        f"SELECT ods_code, name FROM orgs WHERE kind IN ({','.join('?' * len(kinds))})", kinds).fetchall()
+        f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN ({','.join('?' * len(kinds))})", kinds).fetchall()
     codes = {r["ods_code"] for r in rows}
     found = [c for c in dict.fromkeys(ODS_IN_TEXT.findall(text or "")) if c in codes]
     flat = " " + _norm(text or "") + " "
+    postcodes = {m.replace(" ", "") for m in POSTCODE.findall((text or "").upper())}
     for r in rows:
-        if r["ods_code"] not in found and f" {_norm(r['name'])} " in flat:
+        if r["ods_code"] in found:
+            continue
+        if f" {_norm(r['name'])} " in flat or postcodes & {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}:
             found.append(r["ods_code"])
     return found
 

@@ -139,6 +139,9 @@ def v4_referrals(db: sqlite_utils.Database) -> None:
                  "SELECT 'messages', max(coalesce((SELECT max(id) FROM messages), 0), "
                  "coalesce((SELECT max(id) FROM cases), 0))")
 
+    # A practice named in a letter only by its address is matched on its postcode.
+    db["orgs"].add_column("postcodes", str)
+
     # Other organisations taking part in a case (the receiving practice of a
     # referral), so that their replies with the reference find it.
     db["case_orgs"].create({"case_id": int, "ods_code": str}, pk=("case_id", "ods_code"))

@@ -343,3 +343,49 @@ def test_quarterly_monitoring_return_is_recorded_compared_and_never_paid(bot):
     r = bot.ingest(make_msg(sender=MERESFIELD, subject="Monitoring return", body="All fine this quarter."),
                    received_at=at(2026, 10, 2, 9, 0))
     assert r["outcome"] == "rejected" and {e["field"] for e in r["errors"]} == {"period", "figures"}
+
+
+def pdf_of(lines: list[str]) -> bytes:
+    """A one-page text PDF, written out by hand (as a scanner-free form export would be)."""
+    def esc(s):
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    stream = "BT /F1 10 Tf 14 TL 50 800 Td " + " ".join(f"({esc(x)}) Tj T*" for x in lines) + " ET"
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+            "/Resources << /Font << /F1 5 0 R >> >> >>",
+            f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, o in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{o}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def test_referral_in_an_attached_pdf_form_with_labels_above_values(bot):
+    pdf = pdf_of(["MSK joint injection referral form", "Referred to", "Meresfield Medical Centre (Z98101)",
+                  "Name", "Mr Pdf FORM", "D.O.B.", "3 Jun 1958", "NHS No.", "999-035-6793",
+                  "GP practice", "Stonebridge Lane Surgery (Z98106)", "Site", "Right knee",
+                  "Reason for referral", "Osteoarthritis, flare for 6 weeks"])
+    m = make_msg(sender=OSEI, subject="Referral", body="Joint injection referral attached.")
+    m.add_attachment(pdf, maintype="application", subtype="pdf", filename="Pryce referral.pdf")
+    r = bot.ingest(m, received_at=at(2026, 10, 5, 9, 0))
+    assert r["outcome"] == "accepted", r["errors"]
+    body = text_of(sent(bot, MERESFIELD)[0]["raw"])
+    assert "Mr Pdf FORM" in body and "999 035 6793" in body and "Right knee" in body
+
+
+def test_labels_written_other_ways(bot):
+    body = ("Referred to: Meresfield Medical Centre (Z98101)\n\n- Name: Mrs Other LABELS\n- DOB: 1958-06-03\n"
+            "- NHS No: 9990356793\n- Patient's GP practice: Stonebridge Lane Surgery (Z98106)\n"
+            "- Joint(s): both knees\n- Reason: bilateral knee OA\n- Anticoagulation: warfarin\n- Allergy: nil\n"
+            "- Diabetic: no\n- Previous joint injections: R knee 03/2026\n")
+    r = bot.ingest(referral(body, subject="Steroid injection referral"), received_at=at(2026, 10, 5, 9, 0))
+    assert r["outcome"] == "accepted", r["errors"]
+    clinical = json.loads(bot.conn.execute("SELECT clinical FROM referrals").fetchone()[0])
+    assert clinical["anticoagulants"] == "warfarin" and clinical["joint"] == "both knees"
+    assert clinical["previous_injections"] == "R knee 03/2026"

@@ -303,3 +303,56 @@ def test_claims_are_reconciled_with_recorded_activity(bot, home):
     assert any(f["kind"] == "claim_exceeds_recorded" and f["period"] == "2026Q3" and f["claimed"] == 3
                and f["recorded"] == 1 for f in flags)
     assert not [f for f in flags if f["kind"] == "unclaimed" and f["ods_code"] == "Z98101"]
+
+
+def test_practice_named_only_by_its_address_matches_on_the_postcode(bot):
+    bot.conn.execute("UPDATE orgs SET postcodes='AM3 8PA' WHERE ods_code='Z98104'")
+    body = LETTER.replace("Highmere Practice (Z98104)", "The Surgery")
+    r = bot.ingest(letter(body), received_at=at(2026, 9, 24, 16, 0))
+    assert r["outcome"] == "accepted" and register(bot)[0]["practice_code"] == "Z98104"
+
+
+def test_directory_import_reads_postcodes(home, tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("ods_code,name,kind,emails,services,postcodes\n"
+                   "Z98104,Highmere Practice,practice,highmere.practice@nhs.net,denosumab,am3 8pa;AM3 9ZZ\n")
+    run_cli(home, "directory", "import", str(csv))
+    from store.db import open_db
+    assert open_db(home / "lesbot.db").execute("SELECT postcodes FROM orgs").fetchone()[0] == "AM3 8PA;AM3 9ZZ"
+
+
+def test_letter_forwarded_by_a_secretary_and_html_only(bot):
+    fwd = ("Please see below.\n\nRebecca\n\n________________________________\nFrom: Dr H Marchetti "
+           "<agh.metabolicbone@nhs.net>\nSent: 24 September 2026 14:00\nTo: Metabolic Bone Service\n"
+           "Subject: letter\n\n" + LETTER)
+    r = bot.ingest(letter(fwd, subject="FW: letter"), received_at=at(2026, 9, 24, 16, 0))
+    assert r["outcome"] == "accepted", r["errors"]
+    html = "<html><body>" + "".join(f"<p>{line}</p>" for line in LETTER.replace("999 960 9058", "999 035 6793")
+                                    .split("\n")) + "</body></html>"
+    m = make_msg(sender=MVHT, subject="Transfer of care", body="x")
+    m.set_content(html, subtype="html")
+    r = bot.ingest(m, received_at=at(2026, 9, 24, 16, 5))
+    assert r["outcome"] == "accepted", r["errors"]
+    assert len(register(bot)) == 2
+
+
+def test_denosumab_quarterly_activity(registered, home):
+    m, when = dose("Denosumab given to NHS 999 960 9058 on 18/02/2027.")
+    registered.ingest(m, received_at=when)
+    out = run_cli(home, "activity", "--service", "denosumab", "--quarter", "2027Q1").stdout
+    assert "2027Q1,Z98104,Highmere Practice,1,0,1,0," in out
+
+
+def test_a_dose_by_reply_to_the_register_email_needs_no_nhs_number(registered):
+    bot = registered
+    note = next(o for o in bot.outbox() if o["to_addr"] == HIGHMERE)
+    m = make_msg(sender="joanne.ferris2@nhs.net", subject="RE: " + note["subject"],
+                 body="Second denosumab injection given today, 18/02/2027.")
+    m["In-Reply-To"] = note["msgid"]
+    r = bot.ingest(m, received_at=at(2027, 2, 18, 15, 0))
+    assert (r["kind"], r["outcome"], r["reference"]) == ("denosumab_dose", "accepted", "LES-000001")
+    assert register(bot)[0]["next_due"] == "2027-08-18"
+    # or with the reference in the subject of a new email
+    m = make_msg(sender=HIGHMERE, subject="LES-000001 denosumab", body="Injection given on 17/08/2027.")
+    r = bot.ingest(m, received_at=at(2027, 8, 17, 15, 0))
+    assert r["outcome"] == "accepted" and register(bot)[0]["next_due"] == "2028-02-17"
