@@ -7,13 +7,62 @@ details stay in what these functions return; nothing here logs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+
+from bot import dates, nhs
 
 ODS_IN_TEXT = re.compile(r"\b([A-Z]\d{5})\b")
 POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
 ADDRESS_LINE = re.compile(r"^\s*(?:from|to|cc|sent|date|subject)\s*:", re.I)
 FROM_LINE = re.compile(r"^\s*From:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
 TO_LINE = re.compile(r"^\s*To:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
+
+
+class Labels:
+    """The ways people write each field's label, as the regexes that find them."""
+
+    def __init__(self, labels: dict[str, tuple[str, ...]]):
+        self.pairs = sorted(((lab, key) for key, labs in labels.items() for lab in labs), key=lambda x: -len(x[0]))
+        alternatives = "|".join(re.escape(lab) for lab, _ in self.pairs)
+        self.only = re.compile(alternatives, re.I)
+        self.line = re.compile(r"^\s*(?:[-•*·]\s*)?(" + alternatives + r")\s*[:\-–|\t]\s*(.+?)\s*$", re.I)
+
+    def key(self, written: str) -> str:
+        return next(k for lab, k in self.pairs if lab == written.lower())
+
+
+@dataclass
+class PatientFields:
+    """Fields read from a form or letter, as written; the NHS number and date of birth read from them."""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> str:
+        return self.fields.get(key, "")
+
+    @property
+    def nhs_number(self) -> str | None:
+        return nhs.normalise(self.get("nhs_number"))
+
+    @property
+    def dob(self) -> date | None:
+        return dates.parse(self.get("dob"))
+
+    def identity_problems(self, on: date) -> list[tuple[str, str]]:
+        """The NHS number (Modulus 11) and date of birth, each problem with its fix."""
+        out = []
+        if not self.get("nhs_number"):
+            out.append(("NHS number", "is missing. Add the patient's 10-digit NHS number."))
+        elif self.nhs_number is None:
+            out.append(("NHS number", "is not 10 digits. Check it against the patient's record."))
+        elif not nhs.is_valid(self.nhs_number):
+            out.append(("NHS number", f"{nhs.display(self.nhs_number)} fails the NHS number check digit: two "
+                                      "digits may be swapped. Check it against the patient's record."))
+        if not self.get("dob"):
+            out.append(("date of birth", "is missing (DD/MM/YYYY)."))
+        elif self.dob is None or self.dob >= on:
+            out.append(("date of birth", f"'{self.get('dob')}' is not a real date in the past (DD/MM/YYYY)."))
+        return out
 
 
 def join_label_lines(text: str, label_re: re.Pattern) -> str:

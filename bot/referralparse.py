@@ -7,11 +7,11 @@ Patient details stay in the returned objects, never in logs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
-from bot import dates, nhs
-from bot.letters import ADDRESS_LINE, join_label_lines
+from bot import dates
+from bot.letters import ADDRESS_LINE, Labels, PatientFields, join_label_lines
 
 LABELS = {
     "patient_name": ("patient name", "patient's name", "name of patient", "patient", "name"),
@@ -32,10 +32,8 @@ LABELS = {
     "diabetes": ("diabetes", "diabetic"),
     "previous_injections": ("previous joint injections", "previous injections"),
 }
-_ALL = sorted(((lab, key) for key, labs in LABELS.items() for lab in labs), key=lambda x: -len(x[0]))
-LABEL_LINE = re.compile(
-    r"^\s*(?:[-•*·]\s*)?(" + "|".join(re.escape(lab) for lab, _ in _ALL) + r")\s*[:\-–|\t]\s*(.+?)\s*$", re.I)
-LABEL_ONLY = re.compile("|".join(re.escape(lab) for lab, _ in _ALL), re.I)
+LABELLED = Labels(LABELS)
+LABEL_LINE = LABELLED.line
 DOB_INLINE = re.compile(r"\b(?:DOB|D\.O\.B\.?|date of birth)[:\s]+(.{6,30})", re.I)
 NHS_INLINE = re.compile(r"\bNHS\s*(?:No\.?|number)?[:\s]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b", re.I)
 REGISTERED_INLINE = re.compile(r"\bregistered with\s+(.+?)\s*(?:\(([A-Z]\d{5})\))?\s*$", re.I | re.M)
@@ -43,52 +41,21 @@ POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
 ODS = re.compile(r"\(([A-Z]\d{5})\)")
 
 
-@dataclass
-class Referral:
-    fields: dict[str, str] = field(default_factory=dict)
-
-    def get(self, key: str) -> str:
-        return self.fields.get(key, "")
-
-    @property
-    def nhs_number(self) -> str | None:
-        return nhs.normalise(self.get("nhs_number"))
-
-    @property
-    def dob(self) -> date | None:
-        return parse_dob(self.get("dob"))
-
+class Referral(PatientFields):
     def ods(self, key: str) -> str | None:
         m = ODS.search(self.get(key))
         return m.group(1) if m else None
 
     def problems(self, on: date) -> list[tuple[str, str]]:
         """What is missing or wrong, each with the fix, as (field, problem)."""
-        out = []
-        raw = self.get("nhs_number")
-        if not raw:
-            out.append(("NHS number", "is missing. Add the patient's 10-digit NHS number."))
-        elif self.nhs_number is None:
-            out.append(("NHS number", "is not 10 digits. Check it against the patient's record."))
-        elif not nhs.is_valid(self.nhs_number):
-            out.append(("NHS number", f"{nhs.display(self.nhs_number)} fails the NHS number check digit: two "
-                                      "digits may be swapped. Check it against the patient's record."))
-        born = self.dob
-        if not self.get("dob"):
-            out.append(("date of birth", "is missing."))
-        elif born is None or born > on:
-            out.append(("date of birth", "is not a real date in the past (write it as DD/MM/YYYY)."))
-        elif age_on(born, on) < 18:
+        out = self.identity_problems(on)
+        if self.dob and self.dob < on and age_on(self.dob, on) < 18:
             out.append(("date of birth", "the patient is under 18; this service is for adults only."))
         for key, what in (("patient_name", "patient name"), ("joint", "joint or site"),
                           ("reason", "clinical reason")):
             if not self.get(key):
                 out.append((what, "is missing."))
         return out
-
-
-def parse_dob(text: str) -> date | None:
-    return dates.parse(text)
 
 
 def age_on(born: date, on: date) -> int:
@@ -100,11 +67,11 @@ def extract(text: str) -> list[Referral]:
     out: list[Referral] = []
     current = Referral()
     shared: dict[str, str] = {}         # practice fields written once for every patient
-    lines = join_label_lines(text, LABEL_ONLY).splitlines()
+    lines = join_label_lines(text, LABELLED.only).splitlines()
     for n, line in enumerate(lines):
         m = LABEL_LINE.match(line)
         if m:
-            key = next(k for lab, k in _ALL if lab == m.group(1).lower())
+            key = LABELLED.key(m.group(1))
             value = m.group(2).strip()
             if key in ("receiving_practice", "referring_practice"):
                 shared[key] = value

@@ -5,10 +5,10 @@ not the specialist's clinical judgement.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
-from bot import dates, letters, nhs
+from bot import dates, letters
 
 LABELS = {
     "patient_name": ("patient name", "patient's name", "name of patient", "patient", "name"),
@@ -20,10 +20,7 @@ LABELS = {
                   "treatment started", "date started", "start date"),
     "first_dose": ("first dose given", "date of first dose", "first dose"),
 }
-_ALL = sorted(((lab, key) for key, labs in LABELS.items() for lab in labs), key=lambda x: -len(x[0]))
-LABEL_ONLY = re.compile("|".join(re.escape(lab) for lab, _ in _ALL), re.I)
-LABEL_LINE = re.compile(r"^\s*(?:[-•*·]\s*)?(" + "|".join(re.escape(lab) for lab, _ in _ALL) +
-                        r")\s*[:\-–|\t]\s*(.+?)\s*$", re.I)
+LABELLED = letters.Labels(LABELS)
 
 H_DIAGNOSIS = r"diagnos[ie]s"
 H_PLAN = r"recommendations?(?:\s*/\s*management plan)?|(?:individual\s+)?management plan|treatment plan"
@@ -50,8 +47,7 @@ FOLLOW_UP = re.compile(r"\b(follow[- ]?up|injections?|care|monitoring|recall|man
 
 
 @dataclass
-class Letter:
-    fields: dict[str, str] = field(default_factory=dict)
+class Letter(letters.PatientFields):
     diagnosis: str = ""
     plan: str = ""
     threshold: str = ""
@@ -63,25 +59,14 @@ class Letter:
     stated_next_due: date | None = None
     text: str = ""
 
-    def get(self, key: str) -> str:
-        return self.fields.get(key, "")
-
-    @property
-    def nhs_number(self) -> str | None:
-        return nhs.normalise(self.get("nhs_number"))
-
-    @property
-    def dob(self) -> date | None:
-        return dates.parse(self.get("dob"))
-
 
 def read(text: str) -> Letter:
-    joined = letters.join_label_lines(text, LABEL_ONLY)
+    joined = letters.join_label_lines(text, LABELLED.only)
     lt = Letter(text=joined)
     for line in joined.splitlines():
-        m = LABEL_LINE.match(line)
+        m = LABELLED.line.match(line)
         if m:
-            key = next(k for lab, k in _ALL if lab == m.group(1).lower())
+            key = LABELLED.key(m.group(1))
             lt.fields.setdefault(key, m.group(2).strip())
     if "nhs_number" not in lt.fields:
         m = re.search(r"\bNHS\s*(?:No\.?|number)?[:\s]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b", text, re.I)
@@ -120,19 +105,7 @@ def problems(lt: Letter, on: date) -> list[tuple[str, str]]:
         out.append(("patient name", "is missing. Add 'Patient: <full name>'."))
     if not lt.get("address"):
         out.append(("address", "is missing. Add the patient's address."))
-    raw_dob = lt.get("dob")
-    if not raw_dob:
-        out.append(("date of birth", "is missing (DD/MM/YYYY)."))
-    elif lt.dob is None or lt.dob >= on:
-        out.append(("date of birth", f"'{raw_dob}' is not a real date in the past (DD/MM/YYYY)."))
-    raw = lt.get("nhs_number")
-    if not raw:
-        out.append(("NHS number", "is missing. Add the patient's 10-digit NHS number."))
-    elif lt.nhs_number is None:
-        out.append(("NHS number", "is not 10 digits."))
-    elif not nhs.is_valid(lt.nhs_number):
-        out.append(("NHS number", f"{nhs.display(lt.nhs_number)} fails the NHS number check digit. "
-                                  "Check it against the patient's record."))
+    out += lt.identity_problems(on)
     if letters.words(lt.diagnosis) < 2:
         out.append(("diagnosis", "is missing. Add the diagnosis under a 'Diagnosis' heading."))
     if lt.initiated is None:

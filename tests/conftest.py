@@ -3,6 +3,7 @@ a real Dovecot. Every server listens on 127.0.0.1 on a port picked at run time
 and is stopped by the fixture that started it."""
 from __future__ import annotations
 
+import email
 import email.utils
 import os
 import shutil
@@ -12,8 +13,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,6 +29,7 @@ from store.db import open_db
 DATA = Path(__file__).parent / "data"
 INBOX = "ashmeres.les@nhs.net"
 LESBOT = [sys.executable, "-m", "bot.cli"]
+LONDON = ZoneInfo("Europe/London")
 
 
 def free_port() -> int:
@@ -48,6 +52,20 @@ def make_msg(sender="priya.raghunathan3@nhs.net", subject="A question", body="He
         m[k] = v
     m.set_content(body)
     return m
+
+
+def at(*args) -> datetime:
+    """A London wall-clock time, as the UTC instant the inbox received it."""
+    return datetime(*args, tzinfo=LONDON).astimezone(timezone.utc)
+
+
+def text_of(raw: bytes) -> str:
+    """The text/plain part of a message lesbot wrote."""
+    m = email.message_from_bytes(raw)
+    for part in m.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode().replace("\r\n", "\n")
+    raise AssertionError("no text part")
 
 
 class Lesbot:

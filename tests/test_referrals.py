@@ -4,31 +4,16 @@ from __future__ import annotations
 import email
 import io
 import json
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import docx
 import pytest
 
-from conftest import DATA, make_msg, run_cli
+from conftest import DATA, at, make_msg, run_cli, text_of
 
-LONDON = ZoneInfo("Europe/London")
 OSEI = "kwame.osei4@nhs.net"                  # Stonebridge Lane Z98106 (denosumab only)
 MERESFIELD = "ashmeres.meresfieldmc@nhs.net"   # Z98101: msk-injection, receives referrals
 KETTLEBROOK = "kettlebrook.hc@nhs.net"         # Z98103: msk-injection
 ANJALI = "anjali.mehta22@nhs.net"              # Ashdown Vale Z98102
-
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=LONDON).astimezone(timezone.utc)
-
-
-def text_of(raw: bytes) -> str:
-    m = email.message_from_bytes(raw)
-    for part in m.walk():
-        if part.get_content_type() == "text/plain":
-            return part.get_payload(decode=True).decode().replace("\r\n", "\n")
-    raise AssertionError("no text part")
 
 
 def sent(bot, to=None):

@@ -5,33 +5,19 @@ from __future__ import annotations
 import email
 import json
 import re
-from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pytest
 
 from bot.intake import store
-from conftest import DATA, Lesbot, make_msg, run_cli
+from conftest import DATA, Lesbot, at, make_msg, run_cli, text_of
 
-LONDON = ZoneInfo("Europe/London")
 AGH = "agh.metabolicbone@nhs.net"                 # hospital Z98801
 MVHT = "mvht.rheumatology.admin@nhs.net"          # hospital Z98802
 HIGHMERE = "highmere.practice@nhs.net"            # Z98104, denosumab
 MERESFIELD = "ashmeres.meresfieldmc@nhs.net"      # Z98101
 PRIYA = "priya.raghunathan3@nhs.net"              # Z98101
 GOVERNANCE = "governance.lead@example.nhs.uk"
-
-
-def at(*args) -> datetime:
-    return datetime(*args, tzinfo=LONDON).astimezone(timezone.utc)
-
-
-def text_of(raw: bytes) -> str:
-    m = email.message_from_bytes(raw)
-    for part in m.walk():
-        if part.get_content_type() == "text/plain":
-            return part.get_payload(decode=True).decode().replace("\r\n", "\n")
-    raise AssertionError("no text part")
 
 
 def sample_body(name: str) -> str:
