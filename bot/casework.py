@@ -12,7 +12,15 @@ log = logging.getLogger("lesbot.casework")
 
 
 def letter_text(ctx, whole: bool = True) -> str:
-    """The body (with any forwarded chain when whole) and the text of PDF/DOCX attachments."""
+    """The body (with any forwarded chain when whole) and the text of PDF/DOCX attachments.
+    Kept on the context: several handlers ask, and reading a PDF is slow."""
+    cache = ctx.__dict__.setdefault("_letter_text", {})
+    if whole not in cache:
+        cache[whole] = _letter_text(ctx, whole)
+    return cache[whole]
+
+
+def _letter_text(ctx, whole: bool) -> str:
     parts = [ctx.parsed.text if whole else ctx.parsed.new_text]
     for att in ctx.vetting.kept:
         if att.kind in ("pdf", "docx"):

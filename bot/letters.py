@@ -139,19 +139,34 @@ def _norm(name: str) -> str:
     return " ".join(w for w in name.split() if w not in ("the", "nhs"))
 
 
+_NAMES: dict = {}
+
+
+def _directory(conn, kinds: tuple) -> list[tuple[str, str, set]]:
+    """(code, name as compared, postcodes) per organisation: normalised once per directory change."""
+    # the directory's own text is the key: any change to a name, kind or postcode misses
+    stamp = conn.execute("SELECT group_concat(ods_code || kind || name || ifnull(postcodes, ''), '|') "
+                         "FROM orgs").fetchone()[0]
+    key = (kinds, stamp)
+    if key not in _NAMES:
+        rows = conn.execute(f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN "
+                            f"({','.join('?' * len(kinds))})", kinds).fetchall()
+        _NAMES.clear()
+        _NAMES[key] = [(r["ods_code"], f" {_norm(r['name'])} ",
+                        {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}) for r in rows]
+    return _NAMES[key]
+
+
 def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
     """ODS codes of directory organisations the text names: by code, full name or postcode."""
-    rows = conn.execute(
-        f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN ({','.join('?' * len(kinds))})", kinds).fetchall()
-    codes = {r["ods_code"] for r in rows}
+    orgs = _directory(conn, tuple(kinds))
+    codes = {c for c, _, _ in orgs}
     found = [c for c in dict.fromkeys(ODS_IN_TEXT.findall(text or "")) if c in codes]
     flat = " " + _norm(text or "") + " "
     postcodes = {m.replace(" ", "") for m in POSTCODE.findall((text or "").upper())}
-    for r in rows:
-        if r["ods_code"] in found:
-            continue
-        if f" {_norm(r['name'])} " in flat or postcodes & {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}:
-            found.append(r["ods_code"])
+    for code, name, theirs in orgs:
+        if code not in found and (name in flat or postcodes & theirs):
+            found.append(code)
     return found
 
 
