@@ -345,7 +345,7 @@ def pdf_of(lines: list[str]) -> bytes:
         offsets.append(len(out))
         out += f"{i} 0 obj\n{o}\nendobj\n".encode("latin-1")
     xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += f"xref\n0 {len(objs) + 1}\n{0:010d} 65535 f \n".encode()
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
     out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
