@@ -144,17 +144,19 @@ _NAMES: dict = {}
 
 def _directory(conn, kinds: tuple) -> list[tuple[str, str, set]]:
     """(code, name as compared, postcodes) per organisation: normalised once per directory change."""
+    global _NAMES
     # the directory's own text is the key: any change to a name, kind or postcode misses
     stamp = conn.execute("SELECT group_concat(ods_code || kind || name || ifnull(postcodes, ''), '|') "
                          "FROM orgs").fetchone()[0]
     key = (kinds, stamp)
-    if key not in _NAMES:
+    hit = _NAMES.get(key)
+    if hit is None:
         rows = conn.execute(f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN "
                             f"({','.join('?' * len(kinds))})", kinds).fetchall()
-        _NAMES.clear()
-        _NAMES[key] = [(r["ods_code"], f" {_norm(r['name'])} ",
-                        {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}) for r in rows]
-    return _NAMES[key]
+        hit = [(r["ods_code"], f" {_norm(r['name'])} ",
+                {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}) for r in rows]
+        _NAMES = {key: hit}      # replaced whole: a reader in another thread never sees it half-built
+    return hit
 
 
 def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:

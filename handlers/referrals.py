@@ -45,6 +45,7 @@ class Assessed:
     not_eligible: str = ""
     duplicate_of: int | None = None
     replaces: int | None = None       # an incomplete referral for the same patient, now sent again
+    referrer_email: str = ""
     id: int | None = None
 
     @property
@@ -173,6 +174,8 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
     for a, i in zip(fresh, ids):
         a.id = i
     fresh += [a for a in items if a.replaces]
+    for a in fresh:
+        a.referrer_email = _referrer_email(conn, ctx, a)
     notices = []
     for a in fresh:
         if a.state == "forwarded":
@@ -200,7 +203,7 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
                 "joint, forwarded_at, outcome_due, payable) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
                 (a.id, ctx.message_row, now, now, on.isoformat(), a.state,
                  json.dumps(a.problems + ([error("eligibility", a.not_eligible)] if a.not_eligible else [])),
-                 a.referrer, _referrer_email(conn, ctx, a), a.receiving, a.registered, r.nhs_number,
+                 a.referrer, a.referrer_email, a.receiving, a.registered, r.nhs_number,
                  json.dumps({k: r.get(k) for k in PATIENT_KEYS}),
                  json.dumps({k: v for k, v in r.fields.items() if k not in PATIENT_KEYS}),
                  r.get("joint"), now if a.state == "forwarded" else None,
@@ -265,7 +268,7 @@ def _pass_on(ctx: Context, a: Assessed, case_id: int) -> list[Notice]:
         if to:
             out.append(Notice(to, "referral_forward", details, case_id=case_id))
     if a.referrer != ctx.org.ods_code:
-        to = _referrer_email(conn, ctx, a)
+        to = a.referrer_email
         if to:
             out.append(Notice(to, "referral_copy", {"patient": _tail(a.referral.nhs_number),
                                                     "joint": a.referral.get("joint"),
