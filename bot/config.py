@@ -6,6 +6,7 @@ rather than failing later on the first message that needs it.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -75,10 +76,77 @@ class Limits(BaseModel):
 
 class ReferralSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # Ask the receiving practice for the outcome when none has come this many days after forwarding.
-    outcome_chase_days: int = Field(28, ge=1)
     # An untoward event reported later than this after it happened is flagged.
     event_report_hours: int = Field(72, ge=1)
+
+
+def _clock(v: str) -> str:
+    try:
+        parts = [int(x) for x in v.split(":")]
+        if len(parts) not in (2, 3) or not (0 <= parts[0] < 24 and all(0 <= x < 60 for x in parts[1:])):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{v!r} is not a time of day: write HH:MM (Europe/London)") from None
+    return v
+
+
+class CalendarSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Days the office is closed besides weekends and England's bank holidays, e.g. ["2026-12-24"].
+    closures: list[date] = []
+
+
+class ReminderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    time: str = "09:00"                      # London time, on the days below
+    claims_due: bool = True
+    claims_due_days: list[int] = [3, 8]      # days of the month before the 10th
+    money_at_risk: bool = True
+    money_at_risk_days: int = Field(14, ge=1)   # payment limit ends within this many days
+    outcome_chase: bool = True
+    outcome_chase_days: list[int] = [28, 42]    # after a referral was passed on; then the contract team
+    recall: bool = True
+    recall_days_before: int = Field(14, ge=0)
+    recall_days_overdue: int = Field(28, ge=1)
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v):
+        return _clock(v)
+
+    @field_validator("claims_due_days")
+    @classmethod
+    def _days(cls, v):
+        if any(not 1 <= d <= 9 for d in v):
+            raise ValueError("claims reminder days must be 1 to 9 (claims are due by the 10th)")
+        return sorted(set(v))
+
+    @field_validator("outcome_chase_days")
+    @classmethod
+    def _chase(cls, v):
+        if not v or any(d < 1 for d in v):
+            raise ValueError("give at least one number of days, e.g. [28, 42]")
+        return sorted(set(v))
+
+
+class DigestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    time: str = "08:00"                      # daily on working days, London time
+    monthly_day: int = Field(11, ge=1, le=28)
+    chart: bool = True                       # the 12-month chart (PNG) in the monthly digest
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v):
+        return _clock(v)
+
+
+class SchedulerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    # A job missed while lesbot was down runs once at start if it is no older than this.
+    grace_hours: float = Field(12, gt=0)
 
 
 class Settings(BaseSettings):
@@ -101,6 +169,10 @@ class Settings(BaseSettings):
     # Untoward events under the denosumab LES are forwarded here (the clinical governance lead).
     clinical_governance: str = ""
     referrals: ReferralSettings = ReferralSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    reminders: ReminderSettings = ReminderSettings()
+    digest: DigestSettings = DigestSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     # Your own LES catalogue (TOML): adds services or replaces shipped ones by code.
     catalogue_file: str = ""
     imap: ImapSettings = ImapSettings()

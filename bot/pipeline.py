@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import handlers as handler_registry
-from bot import rules
+from bot import outbox, rules
 from bot.attachments import Vetter
 from bot.directory import org_for
 from bot.mailparse import content_hash, parse
@@ -286,28 +286,7 @@ class Pipeline:
         return self._queue(conn, row, facts.from_addr, *facts.reply, case_id)
 
     def _queue(self, conn, row, to: str, subject_line: str, msgid: str, raw: bytes, case_id: int):
-        """Queue one rendered message, unless the address or today's count forbids it.
-
-        Only directory addresses ever get mail from lesbot: patient details must
-        not reach an address nobody has vetted."""
-        s = self.settings
-        if to not in s.trusted_addresses and \
-                not conn.execute("SELECT 1 FROM org_emails WHERE email=?", (to,)).fetchone():
-            return None, "not a directory address"
-        cap = s.limits.replies_per_sender_per_day
-        day_start = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
-        sent_today = conn.execute("SELECT count(*) FROM outbox WHERE to_addr=? AND created_at>=?",
-                                  (to, day_start.astimezone(timezone.utc).isoformat())).fetchone()[0]
-        if sent_today >= cap:
-            return None, f"daily reply cap of {cap} reached for this address"
-        held = conn.execute("SELECT reason FROM suppressed WHERE email=?", (to,)).fetchone()
-        cur = conn.execute(
-            "INSERT INTO outbox (created_at, message, case_id, to_addr, envelope_from, subject, msgid, raw, "
-            "state, next_attempt_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (utcnow(), row["id"], case_id, to, s.bounce_address, subject_line, msgid, raw,
-             "held" if held else "queued", utcnow(), f"held: {held[0]}" if held else None))
-        audit(conn, "outbox", cur.lastrowid, "held" if held else "queued", "pipeline", {"message": row["id"]})
-        return {"to": to, "subject": subject_line}, ""
+        return outbox.queue(conn, self.settings, to, subject_line, msgid, raw, case_id, message=row["id"])
 
     def _record_bounce(self, conn, msg_row: int, info: rules.BounceInfo):
         for ref in info.references:

@@ -184,7 +184,7 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
     outcome = "accepted" if len(accepted) == len(items) else "partially_accepted" if accepted else "rejected"
     errors = [dict(e, field=f"{_ref(a)} {e['field']}") for a in items for e in a.problems] + \
         [error(_ref(a), a.not_eligible) for a in items if a.not_eligible]
-    chase = ctx.settings.referrals.outcome_chase_days
+    chase = ctx.settings.reminders.outcome_chase_days[0]
 
     def apply(wconn, case_id):
         now = utcnow()
@@ -341,7 +341,7 @@ def _followup(ctx: Context, rows: list) -> Decision:
                 reply=Reply("referral_outcome", {"lines": [], "held": False}))
         return Decision("rejected", "referral_update", errors,
                         reply=Reply("referral_outcome", {"lines": [], "held": False}))
-    chase = ctx.settings.referrals.outcome_chase_days
+    chase = ctx.settings.reminders.outcome_chase_days[0]
 
     def apply(wconn, case_id):
         now = utcnow()
