@@ -162,6 +162,7 @@ def reconcile(conn, today: date) -> list[dict]:
         if missing > 0 and today <= last_day:
             flags.append({"kind": "unclaimed", "ods_code": u["code"], "service": u["service"], "period": u["month"],
                           "claimed": claimed_m.get((u["code"], u["service"], u["month"]), 0), "recorded": u["n"],
+                          "missing": missing, "claim_by": last_day.isoformat(),
                           "detail": f"{missing} recorded but not claimed; claim by {dates.uk(last_day)}"})
     return flags
 

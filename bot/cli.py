@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bot import cli_care
+from bot import cli_care, cli_schedule
 from bot import config as config_mod
 
 
@@ -541,6 +541,7 @@ def check_config(ctx):
 
 
 cli_care.add_to(main)
+cli_schedule.add_to(main)
 
 if __name__ == "__main__":
     main()

@@ -87,7 +87,8 @@ def html_from_text(text: str) -> markupsafe.Markup:
 def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
           in_reply_to: str | None = None, references: list[str] | None = None,
           attachments: list[tuple[str, str, bytes]] | None = None,
-          auto_submitted: str = "auto-replied") -> tuple[str, bytes]:
+          auto_submitted: str = "auto-replied",
+          images: list[tuple[str, bytes]] | None = None) -> tuple[str, bytes]:
     """(Message-ID, the message as wire bytes).
 
     Written out directly rather than through email.message: the shape never varies
@@ -117,8 +118,20 @@ def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
     boundary = "=_lesbot_" + uuid.uuid4().hex
     alternative = [f"--{boundary}"]
     for subtype, body in (("plain", text), ("html", html)):
-        alternative += [f'Content-Type: text/{subtype}; charset="utf-8"',
-                        "Content-Transfer-Encoding: quoted-printable", "", _qp(body), f"--{boundary}"]
+        part = [f'Content-Type: text/{subtype}; charset="utf-8"',
+                "Content-Transfer-Encoding: quoted-printable", "", _qp(body)]
+        if subtype == "html" and images:
+            # HTML with its pictures (cid: links) as Outlook expects: multipart/related
+            related = "=_lesbot_related_" + uuid.uuid4().hex
+            inner = [f"--{related}", *part]
+            for cid, png in images:
+                b64 = base64.encodebytes(png).decode("ascii").replace("\n", "\r\n").rstrip()
+                inner += [f"--{related}", "Content-Type: image/png", f"Content-ID: <{cid}>",
+                          f'Content-Disposition: inline; filename="{_filename(cid)}.png"',
+                          "Content-Transfer-Encoding: base64", "", b64]
+            part = [f'Content-Type: multipart/related; boundary="{related}"; type="text/html"', "",
+                    *inner, f"--{related}--"]
+        alternative += [*part, f"--{boundary}"]
     alternative[-1] += "--"
     if attachments:
         outer = "=_lesbot_mixed_" + uuid.uuid4().hex

@@ -24,6 +24,7 @@ class Server:
         self._wake_w: int | None = None
         self.intake = IntakeWriter(spool_path(settings), on_stored=self.wake_worker)
         self.imap = None
+        self.schedule = None
         self.threads: list[threading.Thread] = []
 
     def wake_worker(self):
@@ -57,6 +58,10 @@ class Server:
         loop = asyncio.get_running_loop()
         srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port)
         self.start()
+        if self.settings.scheduler.enabled:
+            from bot.scheduler import Schedule
+            self.schedule = Schedule(self.settings, wake=self.wake_worker)
+            self.schedule.start()
         log.info("listening for SMTP on %s:%s for %s", host, port, ", ".join(self.settings.inboxes))
         done = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,6 +73,8 @@ class Server:
         self.shutdown()
 
     def shutdown(self):
+        if self.schedule:
+            self.schedule.shutdown()
         self.intake.stop()
         if self.imap:
             self.imap.stop()

@@ -217,4 +217,24 @@ def v4_referrals(db: sqlite_utils.Database) -> None:
     }, pk="id")
 
 
-MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals]
+def v5_schedule(db: sqlite_utils.Database) -> None:
+    """What the scheduler sent, so nothing is sent twice: reminders, digests, job runs."""
+    db["reminders"].create({
+        "id": int, "kind": str, "key": str, "org_code": str, "case_id": int, "msgid": str,
+        "state": str,            # sent (queued in the outbox) or refused (with why)
+        "why": str, "sent_at": str,
+    }, pk="id")
+    db["reminders"].create_index(["kind", "key"], unique=True)
+    db["digests"].create({
+        "id": int, "period": str, "key": str, "since": str, "created_at": str, "case_id": int,
+        "msgid": str, "state": str, "why": str,
+    }, pk="id")
+    db["digests"].create_index(["period", "key"], unique=True)
+    db["job_runs"].create({
+        "id": int, "job": str, "due_at": str, "started_at": str, "finished_at": str, "error": str,
+    }, pk="id")
+    db["job_runs"].create_index(["job", "due_at"])
+    db["outbox"].create_index(["case_id"])
+
+
+MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule]

@@ -1,0 +1,239 @@
+"""The contract team's digest: what came in, the payment run, who has not claimed,
+reconciliation flags, overdue outcomes and recalls, late untoward events, and what
+needs a human. Counts, money and references only: no patient identifiers.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from bot import activity, dates, outbox
+from bot.periods import LONDON, add_months, label, month_start
+from bot.reminders import at_time, not_claimed
+from bot.replies import build, reference, render
+from store.db import audit, reserve_case_ids, utcnow
+
+log = logging.getLogger("lesbot.digest")
+
+KIND_NAMES = {
+    "claim": "Claims", "referral": "Referrals", "referral_outcome": "Referral outcomes",
+    "referral_update": "Referral updates", "denosumab_transfer": "Denosumab transfers",
+    "denosumab_dose": "Denosumab doses", "register_update": "Register updates", "untoward_event": "Untoward events",
+    "monitoring_return": "Monitoring returns", "audit_return": "Audit returns", "enquiry": "Other mail",
+    "template_request": "Claim form requests",
+}
+STATES = ["accepted", "partially_accepted", "rejected", "quarantined", "failed"]
+
+
+@dataclass
+class Digest:
+    period: str                # day or month
+    key: str                   # 2026-11-24 or 2026-11
+    since: datetime
+    now: datetime
+    data: dict = field(default_factory=dict)
+    chart: bytes | None = None
+
+
+def _iso(d: datetime) -> str:
+    return d.astimezone(timezone.utc).isoformat()
+
+
+def window(conn, settings, now: datetime, period: str) -> tuple[str, datetime]:
+    today = now.astimezone(LONDON).date()
+    if period == "month":
+        return f"{today:%Y-%m}", at_time(add_months(month_start(today), -1).replace(
+            day=settings.digest.monthly_day), settings.digest.time)
+    last = conn.execute("SELECT max(created_at) FROM digests WHERE period='day' AND state='sent' AND created_at<?",
+                        (_iso(now),)).fetchone()[0]
+    return today.isoformat(), datetime.fromisoformat(last) if last else now - timedelta(days=1)
+
+
+def gather(conn, settings, now: datetime, period: str) -> Digest:
+    key, since = window(conn, settings, now, period)
+    d = Digest(period, key, since, now)
+    today = now.astimezone(LONDON).date()
+    s, n = _iso(since), _iso(now)
+    q = conn.execute
+    names = {r[0]: r[1] for r in q("SELECT ods_code, name FROM orgs")}
+
+    # what came in
+    rows = q("SELECT kind, state, count(*) FROM messages WHERE processed_at>=? AND processed_at<? "
+             "GROUP BY kind, state", (s, n)).fetchall()
+    came: dict[str, dict] = {}
+    other = 0
+    for kind, state, count in rows:
+        if kind in KIND_NAMES:
+            came.setdefault(KIND_NAMES[kind], dict.fromkeys(STATES, 0))
+            came[KIND_NAMES[kind]][state] = came[KIND_NAMES[kind]].get(state, 0) + count
+        else:
+            other += count          # duplicates, auto-replies, bounces, loops
+    d.data["came_in"] = [{"what": k, **v, "total": sum(v.values())} for k, v in sorted(came.items())]
+    d.data["machine_mail"] = other
+
+    # the payment run
+    run = f"{today:%Y-%m}" if period == "month" or today.day <= 10 else f"{add_months(month_start(today), 1):%Y-%m}"
+    d.data["run"] = label(date.fromisoformat(run + "-01"))
+    lines = [dict(r) for r in q(
+        "SELECT org_code, service, sum(count) n, sum(amount_pence) pence FROM claims WHERE run=? AND state='accepted' "
+        "GROUP BY org_code, service ORDER BY org_code, service", (run,))]
+    cat = settings.catalogue
+    for r in lines:
+        r["practice"] = names.get(r["org_code"], r["org_code"])
+        svc = cat.get(r["service"])
+        r["service_name"] = svc.name if svc else r["service"]
+        r["amount"] = f"{r['pence'] / 100:,.2f}"
+    d.data["run_lines"] = lines
+    d.data["run_total"] = f"{sum(r['pence'] for r in lines) / 100:,.2f}"
+    d.data["rejected"] = [dict(r) | {"practice": names.get(r["org_code"], r["org_code"])} for r in q(
+        "SELECT org_code, reason, count(*) n FROM claims WHERE state='rejected' AND created_at>=? AND created_at<? "
+        "GROUP BY org_code, reason ORDER BY org_code", (s, n))]
+    late = {}
+    for r in q("SELECT org_code, created_at, run FROM claims WHERE state='accepted' AND created_at>=? AND created_at<?",
+               (s, n)):
+        received = datetime.fromisoformat(r["created_at"]).astimezone(LONDON).date()
+        if r["run"] > f"{received:%Y-%m}":
+            late[r["org_code"]] = late.get(r["org_code"], 0) + 1
+    d.data["late_claims"] = [{"practice": names.get(c, c), "ods_code": c, "lines": k} for c, k in sorted(late.items())]
+
+    # who has not claimed last month yet
+    last_month = add_months(month_start(today), -1)
+    d.data["not_claimed_month"] = label(last_month)
+    d.data["not_claimed"] = [{"practice": names.get(c, c), "ods_code": c, "services": ", ".join(v)}
+                             for c, v in sorted(not_claimed(conn, settings, last_month).items())]
+
+    # reconciliation
+    d.data["flags"] = [f | {"practice": names.get(f["ods_code"], f["ods_code"])}
+                       for f in activity.reconcile(conn, today)]
+
+    # overdue outcomes and recalls (counts per practice)
+    last_chase = settings.reminders.outcome_chase_days[-1]
+    overdue = {}
+    for r in q("SELECT id, receiving_code, forwarded_at FROM referrals WHERE state='forwarded' AND outcome_due<?",
+               (today.isoformat(),)):
+        o = overdue.setdefault(r["receiving_code"], {"n": 0, "chased_out": []})
+        o["n"] += 1
+        passed = datetime.fromisoformat(r["forwarded_at"]).astimezone(LONDON).date()
+        if (today - passed).days >= last_chase:
+            o["chased_out"].append(reference(r["id"]))
+    d.data["overdue_outcomes"] = [{"practice": names.get(c, c), "ods_code": c, "n": v["n"],
+                                   "chased_out": ", ".join(v["chased_out"])} for c, v in sorted(overdue.items())]
+    d.data["overdue_recalls"] = [{"practice": names.get(r[0], r[0]), "ods_code": r[0], "n": r[1], "oldest": dates.uk(r[2])}
+                                 for r in q("SELECT practice_code, count(*), min(next_due) FROM register WHERE "
+                                            "status='active' AND next_due<? GROUP BY practice_code ORDER BY practice_code",
+                                            (today.isoformat(),))]
+    d.data["late_events"] = [{"practice": names.get(r["org_code"], r["org_code"]), "kind": r["kind"],
+                              "hours": f"{r['hours']:.0f}" if r["hours"] is not None else "?",
+                              "reference": reference(r["case_id"]) if r["case_id"] else ""}
+                             for r in q("SELECT org_code, kind, hours, case_id FROM events WHERE late=1 AND "
+                                        "reported_at>=? AND reported_at<? ORDER BY id", (s, n))]
+
+    # what needs a human
+    d.data["quarantined"] = [dict(r) for r in q(
+        "SELECT id, received_at, kind, coalesce(org_code, substr(from_addr, instr(from_addr, '@'))) who FROM messages "
+        "WHERE state='quarantined' ORDER BY id DESC LIMIT 25")]
+    d.data["quarantined_n"] = q("SELECT count(*) FROM messages WHERE state='quarantined'").fetchone()[0]
+    d.data["failed_n"] = q("SELECT count(*) FROM messages WHERE state='failed'").fetchone()[0]
+    d.data["failed_outbox_n"] = q("SELECT count(*) FROM outbox WHERE state IN ('failed','held')").fetchone()[0]
+    d.data["bounces"] = [dict(r) for r in q(
+        "SELECT b.recipient, b.status, b.hard, c.kind FROM bounces b LEFT JOIN cases c ON c.id=b.case_id "
+        "WHERE b.at>=? AND b.at<? ORDER BY b.id", (s, n))]
+    d.data["refused_reminders"] = [dict(r) for r in q(
+        "SELECT kind, org_code, why, count(*) n FROM reminders WHERE state='refused' AND sent_at>=? AND sent_at<? "
+        "GROUP BY kind, org_code, why", (s, n))]
+    d.data["since"] = since.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
+    d.data["now"] = now.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
+    d.data["period"] = period
+    return d
+
+
+def chart(conn, now: datetime, catalogue) -> bytes:
+    """Accepted claims (£) by activity month and service, last 12 months, as a small PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    first = add_months(month_start(now.astimezone(LONDON).date()), -11)
+    months = [add_months(first, i) for i in range(12)]
+    keys = [f"{m:%Y-%m}" for m in months]
+    data: dict[str, list[float]] = {}
+    for service, month, pence in conn.execute(
+            "SELECT service, month, sum(amount_pence) FROM claims WHERE state='accepted' AND month>=? "
+            "GROUP BY service, month", (keys[0],)):
+        if month in keys:
+            data.setdefault(service, [0.0] * 12)[keys.index(month)] = pence / 100
+    fig = Figure(figsize=(6.4, 2.4), dpi=100)
+    ax = fig.add_subplot()
+    bottom = [0.0] * 12
+    for service, values in sorted(data.items()):
+        svc = catalogue.get(service)
+        ax.bar(range(12), values, bottom=bottom, label=svc.name if svc else service)
+        bottom = [a + b for a, b in zip(bottom, values)]
+    ax.set_xticks(range(12), [f"{m:%b}" for m in months], fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_ylabel("£ accepted", fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    if data:
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def render_digest(settings, d: Digest, ref: str) -> tuple[str, str, str]:
+    return render("digest", reference=ref, org_name="Contract team", inbox=settings.inboxes[0],
+                  chart=bool(d.chart), **d.data)
+
+
+def run(settings, conn, now: datetime, period: str = "day", dry_run: bool = False,
+        with_chart: bool | None = None) -> dict:
+    """Build the digest for NOW and, unless dry_run, send it once (a second run for the same
+    day or month sends nothing)."""
+    d = gather(conn, settings, now, period)
+    if with_chart if with_chart is not None else (period == "month" and settings.digest.chart):
+        d.chart = chart(conn, now, settings.catalogue)
+    done = conn.execute("SELECT state FROM digests WHERE period=? AND key=?", (period, d.key)).fetchone()
+    result = {"period": period, "key": d.key, "digest": d, "sent": False, "why": ""}
+    if dry_run:
+        result["text"], result["html"] = render_digest(settings, d, "LES-DRYRUN")[1:]
+        return result
+    if done:
+        result["why"] = f"the {period} digest for {d.key} was already {done[0]}"
+        result["text"], result["html"] = render_digest(settings, d, "LES-DIGEST")[1:]
+        return result
+    case_id = reserve_case_ids(settings.db_path, 1)[0]
+    ref = reference(case_id)
+    subject, text, html = render_digest(settings, d, ref)
+    result["text"], result["html"] = text, html
+    to = settings.contract_team
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state) VALUES (?,?,NULL,'digest','sent')",
+                     (case_id, utcnow()))
+        refused, msgid = "no contract_team address is set", None
+        if to:
+            msgid, raw = build(settings, to=to, subject=subject, text=text, html=html, ref=ref,
+                               auto_submitted="auto-generated",
+                               images=[("chart", d.chart)] if d.chart else None)
+            _, refused = outbox.queue(conn, settings, to, f"[{ref}] {subject}", msgid, raw, case_id,
+                                      actor="scheduler", cap=False)
+        conn.execute("INSERT INTO digests (period, key, since, created_at, case_id, msgid, state, why) "
+                     "VALUES (?,?,?,?,?,?,?,?)", (period, d.key, _iso(d.since), _iso(now), case_id, msgid,
+                                                  "refused" if refused else "sent", refused or None))
+        audit(conn, "digest", case_id, "refused" if refused else "sent", "scheduler",
+              {"period": period, "key": d.key, "why": refused or None})
+        conn.execute("COMMIT")
+    except sqlite3.IntegrityError:
+        conn.execute("ROLLBACK")
+        result["why"] = f"the {period} digest for {d.key} was sent by another run"
+        return result
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    result.update(sent=not refused, why=refused or "", reference=ref)
+    log.info("%s digest %s: %s", period, d.key, refused or "queued")
+    return result
+
