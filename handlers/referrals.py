@@ -206,7 +206,7 @@ def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
                  a.referrer, a.referrer_email, a.receiving, a.registered, r.nhs_number,
                  json.dumps({k: r.get(k) for k in PATIENT_KEYS}),
                  json.dumps({k: v for k, v in r.fields.items() if k not in PATIENT_KEYS}),
-                 r.get("joint"), now if a.state == "forwarded" else None,
+                 r.get("joint"), ctx.received_at.isoformat() if a.state == "forwarded" else None,
                  (on + timedelta(days=chase)).isoformat() if a.state == "forwarded" else None))
             _parties(wconn, a.id, a.receiving, a.referrer, a.registered)
             audit(wconn, "referral", a.id, a.state, "pipeline", {"message": ctx.message_row,
@@ -354,7 +354,7 @@ def _followup(ctx: Context, rows: list) -> Decision:
                     "joint=?, updated_at=?, forwarded_at=?, outcome_due=? WHERE id=?",
                     (a.state, json.dumps(a.problems), r.nhs_number, json.dumps({k: r.get(k) for k in PATIENT_KEYS}),
                      json.dumps({k: v for k, v in r.fields.items() if k not in PATIENT_KEYS}), a.receiving,
-                     r.get("joint"), now, now if a.state == "forwarded" else None,
+                     r.get("joint"), now, ctx.received_at.isoformat() if a.state == "forwarded" else None,
                      (on + timedelta(days=chase)).isoformat() if a.state == "forwarded" else None, row["id"]))
                 wconn.execute("UPDATE cases SET state=? WHERE id=?", (a.state, row["id"]))
                 _parties(wconn, row["id"], a.receiving)
