@@ -25,6 +25,7 @@ KIND_NAMES = {
     "monitoring_return": "Monitoring returns", "audit_return": "Audit returns", "enquiry": "Other mail",
     "template_request": "Claim form requests",
 }
+FLAGS_SHOWN = 15
 STATES = ["accepted", "partially_accepted", "rejected", "quarantined", "failed"]
 
 
@@ -106,8 +107,14 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
                              for c, v in sorted(not_claimed(conn, settings, last_month).items())]
 
     # reconciliation
-    d.data["flags"] = [f | {"practice": names.get(f["ods_code"], f["ods_code"])}
-                       for f in activity.reconcile(conn, today)]
+    flags = activity.reconcile(conn, today)
+    shown, per_kind = [], {}
+    for f in flags:            # the first few of each kind; `lesbot reconcile` lists them all
+        per_kind[f["kind"]] = per_kind.get(f["kind"], 0) + 1
+        if per_kind[f["kind"]] <= FLAGS_SHOWN:
+            shown.append(f | {"practice": names.get(f["ods_code"], f["ods_code"])})
+    d.data["flags"] = shown
+    d.data["flags_more"] = {k.replace("_", " "): n - FLAGS_SHOWN for k, n in per_kind.items() if n > FLAGS_SHOWN}
 
     # overdue outcomes and recalls (counts per practice)
     last_chase = settings.reminders.outcome_chase_days[-1]

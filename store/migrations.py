@@ -235,6 +235,8 @@ def v5_schedule(db: sqlite_utils.Database) -> None:
     }, pk="id")
     db["job_runs"].create_index(["job", "due_at"])
     db["outbox"].create_index(["case_id"])
+    # the digest counts what was processed in a window without reading raw mail
+    db["messages"].create_index(["processed_at", "kind", "state"])
 
 
 MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule]
