@@ -69,6 +69,31 @@ def digest_cmd(ctx, period, fmt, now_s, dry_run, no_send, chart):
         _deliver(ctx, conn)
 
 
+@click.command("reminders")
+@click.option("--kind", help="claims_due, money_at_risk, outcome_chase or recall.")
+@click.option("--limit", default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def reminders_log(ctx, kind, limit, as_json):
+    """The log of reminders sent (or refused, and why), newest first; and the scheduler's job runs."""
+    from bot.cli import _db
+    conn = _db(ctx)
+    rows = conn.execute("SELECT kind, key, org_code, case_id, state, why, sent_at FROM reminders" +
+                        (" WHERE kind=?" if kind else "") + " ORDER BY id DESC LIMIT ?",
+                        ((kind, limit) if kind else (limit,))).fetchall()
+    for r in rows:
+        d = dict(r) | {"reference": f"LES-{r['case_id']:06d}"}
+        click.echo(json.dumps(d) if as_json else
+                   f"{d['sent_at'][:16]}  {d['kind']:<14} {d['org_code']:<7} {d['reference']}  {d['state']:<7} "
+                   f"{d['key']}{'  ' + d['why'] if d['why'] else ''}")
+    if not as_json:
+        for j in conn.execute("SELECT job, due_at, started_at, finished_at, error FROM job_runs ORDER BY id DESC "
+                              "LIMIT 10"):
+            click.echo(f"job {j['job']:<13} started {j['started_at'][:19]}  "
+                       f"{'FAILED: ' + j['error'] if j['error'] else ('done' if j['finished_at'] else 'running')}")
+
+
 def add_to(main):
     main.add_command(remind)
     main.add_command(digest_cmd)
+    main.add_command(reminders_log)

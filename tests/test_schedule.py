@@ -316,3 +316,37 @@ def test_remind_and_digest_commands(home):
     assert "PAYMENT RUN" in r.stdout and "not sent" not in r.stderr
     r = run_cli(home, "digest", "--period", "month", "--now", "2026-11-11T09:00", env_extra=env)
     assert "already sent" in r.stderr
+
+
+def test_serve_runs_the_scheduler_and_the_worker_delivers_what_it_queued(serve, home):
+    from conftest import outbox_files, wait_for
+    soon = (datetime.now(LONDON) + timedelta(seconds=3)).strftime("%H:%M:%S")
+    srv = serve({"LESBOT_REMINDERS__TIME": soon, "LESBOT_DIGEST__ENABLED": "false",
+                 "LESBOT_REMINDERS__CLAIMS_DUE": "false", "LESBOT_CONTRACT_TEAM": TEAM})
+    # something due: a referral passed on 30 days ago with no outcome
+    from store.db import connect
+    db = connect(home / "lesbot.db")
+    passed = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
+    db.execute("INSERT INTO referrals (id, message, created_at, referred_on, state, referrer_code, receiving_code, "
+               "nhs_number, forwarded_at) VALUES (900, 1, ?, ?, 'forwarded', 'Z98106', 'Z98101', '9990356793', ?)",
+               (passed, passed[:10], passed))
+    wait_for(lambda: db.execute("SELECT count(*) FROM reminders").fetchone()[0] == 1, timeout=20)
+    wait_for(lambda: any(b"[LES-000900]" in p.read_bytes() for p in outbox_files(home)), timeout=20)
+    log = run_cli(home, "reminders").stdout
+    assert "outcome_chase" in log and "LES-000900" in log and "job remind" in log
+    srv.stop()
+
+
+def test_a_digest_the_relay_will_not_take_stays_in_the_outbox_and_is_retried(home):
+    from bot.mailer import Mailer
+    from conftest import free_port
+    b = Lesbot(home, contract_team=TEAM, relay={"host": "127.0.0.1", "port": free_port(), "security": "none"})
+    try:
+        r = digest.run(b.settings, b.conn, at(2026, 11, 24, 8), "day")
+        assert r["sent"]
+        Mailer(b.settings, b.conn).deliver_due()
+        row = b.conn.execute("SELECT state, attempts, last_error, next_attempt_at FROM outbox").fetchone()
+        assert row["state"] == "queued" and row["attempts"] == 1 and row["last_error"]
+        assert row["next_attempt_at"] > datetime.now(timezone.utc).isoformat()
+    finally:
+        b.close()
