@@ -350,3 +350,51 @@ def test_a_digest_the_relay_will_not_take_stays_in_the_outbox_and_is_retried(hom
         assert row["next_attempt_at"] > datetime.now(timezone.utc).isoformat()
     finally:
         b.close()
+
+
+def test_quarterly_services_are_reminded_in_the_month_after_the_quarter(home, tmp_path):
+    (tmp_path / "extra.toml").write_text(
+        '[[service]]\ncode = "msk-injection"\nname = "MSK consultation (quarterly)"\nunit = "consultation"\n'
+        'period = "quarterly"\nwords = ["msk"]\n[[service.tariff]]\nfrom = 2020-04-01\npounds = "43.47"\n')
+    b = Lesbot(home, catalogue_file=str(tmp_path / "extra.toml"))
+    try:
+        by_org = reminders.not_claimed(b.conn, b.settings, date(2026, 9, 1))      # September ends Q3
+        assert "MSK consultation (quarterly) (quarter)" in by_org["Z98105"]
+        assert "Z98105" not in reminders.not_claimed(b.conn, b.settings, date(2026, 8, 1))
+        b.conn.execute("INSERT INTO claims (created_at, org_code, service, month, count, state) "
+                       "VALUES ('2026-10-02', 'Z98105', 'msk-injection', '2026-07', 2, 'accepted')")
+        assert "Z98105" not in reminders.not_claimed(b.conn, b.settings, date(2026, 9, 1))
+    finally:
+        b.close()
+
+
+def test_easter_moves_the_claims_reminder(sbot):
+    # 3 April 2026 is Good Friday and 6 April Easter Monday: the reminder goes on Tuesday the 7th
+    assert reminders.claims_occasion(sbot.settings, at(2026, 4, 3, 9, 0)) is None
+    assert reminders.claims_occasion(sbot.settings, at(2026, 4, 6, 9, 0)) is None
+    assert reminders.claims_occasion(sbot.settings, at(2026, 4, 7, 9, 0)) == date(2026, 4, 7)
+    # and the 8th stays the 8th (a Wednesday)
+    assert reminders.claims_occasion(sbot.settings, at(2026, 4, 8, 9, 0)) == date(2026, 4, 8)
+
+
+def test_two_runs_at_once_send_each_reminder_once(sbot):
+    import threading
+    from store.db import open_db
+    results, errors = [], []
+
+    def one():
+        conn = open_db(sbot.settings.db_path)
+        try:
+            results.append(reminders.run(sbot.settings, conn, at(2026, 11, 3, 9, 0)))
+        except Exception as e:     # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            conn.close()
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(len(r) for r in results) == 6
+    assert len(sent(sbot)) == 6 and len(sbot.outbox()) == 6
