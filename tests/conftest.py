@@ -68,6 +68,16 @@ def text_of(raw: bytes) -> str:
     raise AssertionError("no text part")
 
 
+def sample_07_seen_without_injection(bot):
+    """Sample 07's referral, and Meresfield's reply: seen 29/09/2026, no injection (payable)."""
+    bot.ingest("07-msk-referral-plain.eml")
+    fwd = next(o for o in bot.outbox() if o["to_addr"] == "ashmeres.meresfieldmc@nhs.net")
+    reply = make_msg(sender="ashmeres.meresfieldmc@nhs.net", subject="RE: " + fwd["subject"],
+                     body="Seen 29/09/2026: consultation only, no injection given.")
+    reply["In-Reply-To"] = fwd["msgid"]
+    bot.ingest(reply, received_at=at(2026, 9, 30, 9))
+
+
 class Lesbot:
     """An in-process lesbot on a temp home: store + process like `lesbot ingest`."""
 

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from bot.intake import store
-from conftest import DATA, Lesbot, at, make_msg, run_cli, text_of
+from conftest import DATA, Lesbot, at, make_msg, run_cli, sample_07_seen_without_injection, text_of
 
 AGH = "agh.metabolicbone@nhs.net"                 # hospital Z98801
 MVHT = "mvht.rheumatology.admin@nhs.net"          # hospital Z98802
@@ -271,12 +271,7 @@ def test_claims_are_reconciled_with_recorded_activity(bot, home):
     kinds = {(f["kind"], f["ods_code"], f["period"]) for f in flags}
     assert ("implausible_claim", "Z98104", "2027-02") in kinds
     # a recorded no-injection consultation never claimed is listed with its last claim day
-    bot.ingest("07-msk-referral-plain.eml")
-    fwd = next(o for o in bot.outbox() if o["to_addr"] == MERESFIELD)
-    reply = make_msg(sender=MERESFIELD, subject="RE: " + fwd["subject"],
-                     body="Seen 29/09/2026: consultation only, no injection given.")
-    reply["In-Reply-To"] = fwd["msgid"]
-    bot.ingest(reply, received_at=at(2026, 9, 30, 9))
+    sample_07_seen_without_injection(bot)
     flags = [json.loads(x) for x in run_cli(home, "reconcile", "--as-of", "2026-10-01", "--json").stdout.splitlines()]
     un = [f for f in flags if f["kind"] == "unclaimed"]
     assert un and un[0]["ods_code"] == "Z98101" and "claim by 31/12/2026" in un[0]["detail"]

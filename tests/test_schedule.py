@@ -11,7 +11,7 @@ import pytest
 
 from bot import digest, outbox, reminders, scheduler, workdays
 from bot.periods import LONDON
-from conftest import Lesbot, at, make_msg, run_cli, text_of
+from conftest import Lesbot, at, make_msg, run_cli, sample_07_seen_without_injection, text_of
 from test_states import _bounce_for
 
 TEAM = "contract.team@nhs.net"
@@ -126,17 +126,8 @@ def test_a_restart_in_the_middle_of_a_reminder_run_sends_the_rest_once(sbot, mon
 
 
 # -- money about to be lost, outcome chase, recall ------------------------------------------------
-def outcome_recorded(bot):
-    bot.ingest("07-msk-referral-plain.eml")
-    fwd = next(o for o in bot.outbox() if o["to_addr"] == MERESFIELD)
-    reply = make_msg(sender=MERESFIELD, subject="RE: " + fwd["subject"],
-                     body="Seen 29/09/2026: consultation only, no injection given.")
-    reply["In-Reply-To"] = fwd["msgid"]
-    bot.ingest(reply, received_at=at(2026, 9, 30, 9))
-
-
 def test_money_about_to_be_lost(sbot):
-    outcome_recorded(sbot)                        # September activity: claim by 31 December 2026
+    sample_07_seen_without_injection(sbot)                        # September activity: claim by 31 December 2026
     sbot.settings.reminders.claims_due = False
     assert reminders.run(sbot.settings, sbot.conn, at(2026, 12, 16, 9, 0)) == []   # 15 days left
     out = reminders.run(sbot.settings, sbot.conn, at(2026, 12, 17, 9, 0))
