@@ -142,6 +142,21 @@ class DigestSettings(BaseModel):
         return _clock(v)
 
 
+class ImskSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    triage_team: str = ""            # accepted referrals go here, with their triage deadline
+    service_lead: str = ""           # overdue triage is escalated here
+    triage_working_days: int = Field(2, ge=1)
+    routine_weeks: int = Field(5, ge=1)        # first appointment after receipt
+    transfer_weeks: int = Field(3, ge=1)       # after the last appointment, between disciplines
+    self_referral_months: int = Field(2, ge=1)
+
+
+class TrainingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    panel: str = ""                  # the commissioner's panel: complete applications go here
+
+
 class SchedulerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
@@ -170,6 +185,10 @@ class Settings(BaseSettings):
     clinical_governance: str = ""
     referrals: ReferralSettings = ReferralSettings()
     calendar: CalendarSettings = CalendarSettings()
+    # Which service each inbox address is for (les, imsk, training); unlisted addresses are les.
+    routes: dict[str, str] = {}
+    imsk: ImskSettings = ImskSettings()
+    training: TrainingSettings = TrainingSettings()
     reminders: ReminderSettings = ReminderSettings()
     digest: DigestSettings = DigestSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
@@ -192,6 +211,14 @@ class Settings(BaseSettings):
     def _optional_address(cls, v: str) -> str:
         return _check_address(v) if v.strip() else ""
 
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, v: dict) -> dict:
+        bad = {k: x for k, x in v.items() if x not in ("les", "imsk", "training")}
+        if bad:
+            raise ValueError(f"services are les, imsk or training, not {', '.join(map(str, bad.values()))}")
+        return {k.strip().lower(): x for k, x in v.items()}
+
     @field_validator("catalogue_file")
     @classmethod
     def _catalogue(cls, v: str) -> str:
@@ -206,7 +233,18 @@ class Settings(BaseSettings):
     @property
     def trusted_addresses(self) -> set[str]:
         """Addresses outside the directory that lesbot may still write to (set by the operator)."""
-        return {a for a in (self.contract_team, self.clinical_governance) if a}
+        return {a.lower() for a in (self.contract_team, self.clinical_governance, self.imsk.triage_team,
+                                    self.imsk.service_lead, self.training.panel) if a}
+
+    def route(self, addresses) -> tuple[str, str]:
+        """(service, our inbox address) for mail sent to any of ADDRESSES; the first inbox and
+        'les' when none of ours is among them."""
+        ours = self.inboxes
+        for a in addresses:
+            a = (a or "").strip().lower()
+            if a in ours:
+                return self.routes.get(a, "les"), a
+        return self.routes.get(ours[0], "les"), ours[0]
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -217,6 +255,9 @@ class Settings(BaseSettings):
             self.bounce_address = f"lesbot-bounces@{domain}"
         if not self.message_id_domain:
             self.message_id_domain = f"lesbot.{domain}"
+        stray = set(self.routes) - set(self.inboxes)
+        if stray:
+            raise ValueError(f"routes name addresses that are not inboxes: {', '.join(sorted(stray))}")
         return self
 
     @classmethod

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from store.db import audit, utcnow
 
-KINDS = {"practice", "hospital", "commissioner"}
+KINDS = {"practice", "hospital", "commissioner", "provider"}
 ODS_RE = re.compile(r"^[A-Z0-9]{3,6}$")
 
 

@@ -15,6 +15,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.utils import getaddresses
 from zoneinfo import ZoneInfo
 
 import handlers as handler_registry
@@ -46,13 +47,15 @@ class Facts:
     new_case: bool = False
     reply: tuple[str, str, bytes] | None = None    # (subject, Message-ID, raw), rendered
     notices: list = field(default_factory=list)     # [(to, subject, Message-ID, raw)], rendered
+    service: str = "les"                            # which inbox it came to (routes)
+    inbox: str = ""
 
 
 class Pipeline:
     def __init__(self, settings, conn, handlers=None, on_reply=None):
         self.settings = settings
         self.conn = conn                      # the writer's connection (commit phase)
-        self.handlers = handlers if handlers is not None else handler_registry.HANDLERS
+        self.handlers = handlers              # None: chosen per message by the inbox's service
         self.on_reply = on_reply              # wake the mailer
         self.vetter = Vetter(settings.limits)
         self._executor = self._new_executor()
@@ -76,6 +79,9 @@ class Pipeline:
         facts.content_hash = content_hash(row["raw"])
         facts.references = rules.references_of(p)
         env_from = row["envelope_from"]
+        facts.service, facts.inbox = s.route(
+            (row["envelope_to"] or "").split(",") +
+            [a for _, a in getaddresses(p.all("delivered-to") + p.all("x-original-to") + p.all("to") + p.all("cc"))])
 
         first = conn.execute(
             "SELECT id, case_id FROM messages WHERE content_hash=? AND id<? AND state!='received' "
@@ -130,8 +136,9 @@ class Pipeline:
                             reply=Reply("attachments_refused"), case_kind="attachments"), facts
 
         ctx = Context(settings=s, conn=conn, message_row=row["id"], parsed=p, vetting=vetting,
-                      org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id)
-        for h in self.handlers:
+                      org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id,
+                      service=facts.service)
+        for h in self.handlers or handler_registry.for_service(facts.service):
             if h.match(ctx):
                 return h.handle(ctx), facts
         raise RuntimeError("no handler matched (the registry must end with a fallback)")
@@ -191,19 +198,19 @@ class Pipeline:
             subject, text, html = render(decision.reply.template, **{**base, **decision.reply.context})
             msgid, raw = build(s, to=facts.from_addr, subject=subject, text=text, html=html, ref=ref,
                                in_reply_to=facts.message_id or None, references=facts.references,
-                               attachments=decision.reply.attachments)
+                               attachments=decision.reply.attachments, from_address=facts.inbox)
             facts.reply = (f"[{ref}] {subject}", msgid, raw)
         for n in decision.notices:
             nref = reference(n.case_id or facts.case_id)
             subject, text, html = render(n.template, **{**base, "reference": nref, **n.context})
             msgid, raw = build(s, to=n.to, subject=subject, text=text, html=html, ref=nref,
-                               attachments=n.attachments, auto_submitted="auto-generated")
+                               attachments=n.attachments, auto_submitted="auto-generated", from_address=facts.inbox)
             facts.notices.append((n.to.lower(), f"[{nref}] {subject}", msgid, raw, n.case_id or facts.case_id))
 
     # -- commit ------------------------------------------------------------
     def _load(self, msg_id: int):
         return self.conn.execute(
-            "SELECT id, raw, received_at, envelope_from, state, released FROM messages WHERE id=?",
+            "SELECT id, raw, received_at, envelope_from, envelope_to, state, released FROM messages WHERE id=?",
             (msg_id,)).fetchone()
 
     def process(self, msg_id: int) -> dict | None:

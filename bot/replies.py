@@ -88,7 +88,7 @@ def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
           in_reply_to: str | None = None, references: list[str] | None = None,
           attachments: list[tuple[str, str, bytes]] | None = None,
           auto_submitted: str = "auto-replied",
-          images: list[tuple[str, bytes]] | None = None) -> tuple[str, bytes]:
+          images: list[tuple[str, bytes]] | None = None, from_address: str = "") -> tuple[str, bytes]:
     """(Message-ID, the message as wire bytes).
 
     Written out directly rather than through email.message: the shape never varies
@@ -97,7 +97,7 @@ def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
     """
     msgid = f"{uuid.uuid4().hex}.{ref}@{settings.message_id_domain}"
     headers = [
-        ("From", email.utils.formataddr((settings.from_name, settings.from_address))),
+        ("From", email.utils.formataddr((settings.from_name, from_address or settings.from_address))),
         ("To", to),
         ("Subject", _encode(f"[{ref}] {subject}")),
         ("Date", email.utils.formatdate(localtime=False)),

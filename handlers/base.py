@@ -29,6 +29,7 @@ class Context:
     received_at: datetime     # UTC
     case_id: int | None       # the case this message answers, if any
     extracted: Any = None     # a handler may keep what match() read, for handle()
+    service: str = "les"      # the inbox's service (routes): les, imsk or training
 
 
 @dataclass

@@ -239,4 +239,29 @@ def v5_schedule(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["processed_at", "kind", "state"])
 
 
-MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule]
+def v6_services(db: sqlite_utils.Database) -> None:
+    """The other services: IMSK referral triage, training-LES applications."""
+    db["imsk_referrals"].create({
+        "id": int,                 # the case id
+        "message": int, "received_at": str, "kind": str,   # gp or self (a self-referral the service records)
+        "referrer_code": str, "registered_code": str, "nhs_number": str, "patient": str,
+        "specialty": str, "mecfs": int, "red_flags": int, "urgency": str, "clinical": str,
+        "state": str,              # incomplete, returned, awaiting_triage, triaged, discharged
+        "problems": str, "return_reason": str,
+        "triage_due": str, "triaged_at": str, "decision": str, "first_appointment": str,
+        "triage_ok": int, "appointment_ok": int, "redirect_ok": int,
+        "followup_of": int,        # a return within the self-referral window: not a first appointment
+        "discharged_on": str, "transfers": str,
+    }, pk="id")
+    db["imsk_referrals"].create_index(["state", "triage_due"])
+    db["imsk_referrals"].create_index(["nhs_number"])
+    db["imsk_referrals"].create_index(["referrer_code", "received_at"])
+    db["training_applications"].create({
+        "id": int, "message": int, "org_code": str, "applicant_email": str, "received_at": str,
+        "state": str,              # incomplete, with_panel, approved, declined
+        "text": str, "missing": str, "gpwsi": str, "decided_at": str, "reasons": str,
+        "commitment_years": int, "training_completed_on": str, "commitment_ends": str,
+    }, pk="id")
+
+
+MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services]

@@ -1,0 +1,245 @@
+"""Community integrated MSK (IMSK) single point of access: GP referrals in one
+standard form, triaged within 2 working days; the triage team's decisions told to
+the GP and checked against the service's standards.
+
+Red flags do not exclude a patient (section 3.2.4): such referrals are accepted and
+flagged to the triage team as urgent. Excluded (section 3.4), returned to the GP
+with the reason: under 18; not registered with a practice the service covers.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+
+from bot import casework, dates, imskparse, letters, nhs, workdays
+from bot.dates import months_after
+from bot.periods import london
+from bot.replies import reference
+from handlers.base import Context, Decision, Notice, Reply, error
+from store.db import audit
+
+name = "imsk"
+SERVICE = "imsk"
+DISCHARGED = re.compile(r"\bdischarged\b", re.I)
+SELF_REFERRAL = re.compile(r"\bself[- ]referr", re.I)
+TRANSFER = re.compile(r"\btransfer(?:red)?\b", re.I)
+
+
+def _is_team(ctx: Context) -> bool:
+    team = ctx.settings.imsk.triage_team.lower()
+    if team and ctx.parsed.from_addr == team:
+        return True
+    return bool(ctx.org and ctx.org.kind == "provider" and SERVICE in ctx.org.services)
+
+
+def match(ctx: Context) -> bool:
+    return ctx.service == SERVICE and ctx.org is not None and (ctx.org.kind == "practice" or _is_team(ctx))
+
+
+def handle(ctx: Context) -> Decision:
+    if _is_team(ctx):
+        return _from_team(ctx)
+    row = ctx.conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (ctx.case_id,)).fetchone() \
+        if ctx.case_id else None
+    return _referral(ctx, row if row and row["state"] == "incomplete" else None)
+
+
+# -- a GP's referral ------------------------------------------------------------------------
+def _referral(ctx: Context, earlier) -> Decision:
+    conn, s = ctx.conn, ctx.settings.imsk
+    received = ctx.received_at
+    on = london(received).date()
+    r = imskparse.read_referral(casework.letter_text(ctx))
+    if earlier is not None:           # a reply completing an incomplete referral
+        r.fields = {**json.loads(earlier["patient"]), **{k: v for k, v in r.fields.items() if v}}
+    problems = [error(f, p) for f, p in r.problems(on)]
+    registered = letters.practice_from(conn, r.get("registered_practice")) if r.get("registered_practice") else None
+    returned = ""
+    if r.under_18(on):
+        returned = "the patient is under 18: the IMSK service sees adults only. Refer to paediatric services."
+    elif r.get("registered_practice"):
+        org = casework.org(conn, registered)
+        if org is None or SERVICE not in org.services:
+            returned = (f"the patient's practice ({r.get('registered_practice')}) is not one the IMSK service "
+                        "covers, so the patient cannot be seen here. Refer to the service for their area.")
+    state = "returned" if returned else "incomplete" if problems else "awaiting_triage"
+    urgent = r.red_flags is True or r.urgency == "urgent"
+    due = workdays.add_working_days(received, s.triage_working_days, tuple(ctx.settings.calendar.closures))
+    followup_of = None
+    if state == "awaiting_triage" and r.nhs_number:
+        back = conn.execute("SELECT id, discharged_on FROM imsk_referrals WHERE nhs_number=? AND specialty=? AND "
+                            "discharged_on IS NOT NULL ORDER BY discharged_on DESC LIMIT 1",
+                            (r.nhs_number, r.specialty)).fetchone()
+        if back and on <= months_after(date.fromisoformat(back["discharged_on"]), s.self_referral_months):
+            followup_of = back["id"]
+    case_id = earlier["id"] if earlier is not None else None
+    fields = dict(r.fields)
+
+    def apply(wconn, cid):
+        rid = case_id or cid
+        values = (ctx.message_row, received.isoformat(), ctx.org.ods_code, registered, r.nhs_number,
+                  json.dumps(fields), r.specialty, int(r.mecfs), None if r.red_flags is None else int(r.red_flags),
+                  r.urgency, r.get("clinical"), state, json.dumps(problems), returned or None,
+                  due.isoformat() if state == "awaiting_triage" else None, followup_of)
+        wconn.execute("INSERT OR REPLACE INTO imsk_referrals (id, kind, message, received_at, referrer_code, "
+                      "registered_code, nhs_number, patient, specialty, mecfs, red_flags, urgency, clinical, state, "
+                      "problems, return_reason, triage_due, followup_of) VALUES (?,'gp',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      (rid, *values))
+        audit(wconn, "imsk_referral", rid, state, "pipeline", {"urgent": urgent, "followup_of": followup_of})
+
+    notices = []
+    if state == "awaiting_triage" and s.triage_team:
+        notices.append(Notice(s.triage_team, "imsk_to_triage", {
+            "fields": {k: r.get(k) for k in imskparse.LABELS} | {
+                "nhs_number": nhs.display(r.nhs_number)},
+            "specialty": r.specialty, "mecfs": r.mecfs, "urgent": urgent, "red_flags": r.red_flags,
+            "due": dates.uk(due), "referrer": casework.name_of(conn, ctx.org.ods_code),
+            "followup_of": reference(followup_of) if followup_of else ""}, case_id=case_id))
+    outcome = {"awaiting_triage": "accepted"}.get(state, "rejected")
+    errors = problems if state == "incomplete" else [error("returned to GP", returned)] if returned else []
+    return Decision(outcome, "imsk_referral", errors, case_kind="imsk_referral", apply=apply, notices=notices,
+                    case_id=case_id, keys={f"nhs:{r.nhs_number}"} if r.nhs_number else set(),
+                    reply=Reply("imsk_result", {"state": state, "returned": returned, "due": dates.uk(due),
+                                                "urgent": urgent, "followup": bool(followup_of)}))
+
+
+# -- the triage team ---------------------------------------------------------------------------
+def _from_team(ctx: Context) -> Decision:
+    conn, s = ctx.conn, ctx.settings.imsk
+    text = ctx.parsed.new_text
+    now = ctx.received_at
+    today = london(now).date()
+    if SELF_REFERRAL.search(text):
+        return _self_referral(ctx, text, today)
+    row = conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (ctx.case_id,)).fetchone() if ctx.case_id else None
+    if row is None:
+        refs = [int(n) for n in re.findall(r"LES-(\d{6,})", text)]
+        row = conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (refs[0],)).fetchone() if refs else None
+    if row is None:
+        return Decision("rejected", "imsk_triage", [error("reference", "lesbot could not tell which referral this is "
+                                                                     "about. Reply to the referral's email.")],
+                        reply=Reply("imsk_triage_result", {"lines": []}))
+    ref = reference(row["id"])
+    lines, notices = [], []
+    gp = casework.address_of(conn, row["referrer_code"])
+    if DISCHARGED.search(text):
+        day = dates.parse(text) or today
+        lines.append(f"{ref}: discharged on {dates.uk(day)}; a self-referral for the same condition until "
+                     f"{dates.uk(months_after(day, s.self_referral_months))} is a follow-up.")
+
+        def apply(wconn, cid):
+            wconn.execute("UPDATE imsk_referrals SET state='discharged', discharged_on=? WHERE id=?",
+                          (day.isoformat(), row["id"]))
+            audit(wconn, "imsk_referral", row["id"], "discharged", "pipeline", {})
+        return Decision("accepted", "imsk_discharge", apply=apply, case_id=row["id"],
+                        reply=Reply("imsk_triage_result", {"lines": lines}))
+    if TRANSFER.search(text) and row["state"] == "triaged":
+        decision, appt, _ = imskparse.read_decision(text)
+        last = _dated(text, r"last appointment")
+        ok = bool(appt and last and appt <= last + timedelta(weeks=s.transfer_weeks))
+        transfers = json.loads(row["transfers"] or "[]") + [{
+            "to": decision, "at": today.isoformat(), "last_appointment": last.isoformat() if last else None,
+            "appointment": appt.isoformat() if appt else None, "within_standard": ok}]
+        lines.append(f"{ref}: transfer to {imskparse.DECISION_NAMES.get(decision, 'another discipline')} recorded "
+                     "(a follow-up, not a new appointment)" + ("" if ok else
+                     f"; NOT within {s.transfer_weeks} weeks of the last appointment" if appt and last else
+                     "; give the last appointment and the new appointment dates to check the 3-week standard"))
+
+        def apply(wconn, cid):
+            wconn.execute("UPDATE imsk_referrals SET transfers=? WHERE id=?", (json.dumps(transfers), row["id"]))
+        return Decision("accepted", "imsk_transfer", apply=apply, case_id=row["id"],
+                        reply=Reply("imsk_triage_result", {"lines": lines}))
+    decision, appt, note = imskparse.read_decision(text)
+    if decision is None:
+        return Decision("rejected", "imsk_triage", [error("decision", (
+            "lesbot could not find the triage decision. Write 'Decision: ' and one of: return to GP, "
+            "physiotherapy, MSK assessment and treatment, rheumatology, pain management, ME/CFS, "
+            "re-direct to secondary care."))], case_id=row["id"], reply=Reply("imsk_triage_result", {"lines": []}))
+    if row["decision"]:
+        return Decision("quarantined", "imsk_triage", [error(ref, "a triage decision is already recorded; a change "
+                                                                  "needs the contract team")],
+                        case_id=row["id"], reply=Reply("imsk_triage_result", {"lines": [], "held": True}))
+    accepted_into = decision not in ("return_to_gp", "secondary_care")
+    received_on = london(datetime.fromisoformat(row["received_at"])).date()
+    triage_ok = today <= date.fromisoformat(row["triage_due"]) if row["triage_due"] else None
+    appointment_ok = None
+    problems = []
+    if accepted_into:
+        if appt is None:
+            problems.append(error("first appointment", "give the first appointment date (DD/MM/YYYY)."))
+        elif row["urgency"] == "routine" and not row["followup_of"]:
+            appointment_ok = appt <= received_on + timedelta(weeks=s.routine_weeks)
+    urgent = row["urgency"] == "urgent" or row["red_flags"] == 1
+    redirect_ok = None
+    if decision == "secondary_care" and urgent:
+        redirected = _dated(text, r"re-?direct\w*|referred|2 ?ww|two week wait") or today
+        redirect_ok = redirected == today
+    lines.append(f"{ref}: {imskparse.DECISION_NAMES[decision]}" + (f", first appointment {dates.uk(appt)}" if appt
+                                                                    else "") + ".")
+    if triage_ok is False:
+        lines.append(f"Triaged after the deadline ({dates.uk(row['triage_due'])}, {s.triage_working_days} working "
+                     "days after receipt).")
+    if appointment_ok is False:
+        lines.append(f"The first appointment is more than {s.routine_weeks} weeks after the referral was received "
+                     f"({dates.uk(received_on)}).")
+    if redirect_ok is False:
+        lines.append("An urgent re-direction must be made the same day it is identified.")
+    if gp:
+        notices.append(Notice(gp, "imsk_outcome_to_gp", {
+            "decision": imskparse.DECISION_NAMES[decision], "appointment": dates.uk(appt),
+            "patient": f"NHS number ending {row['nhs_number'][-4:]}" if row["nhs_number"] else "",
+            "note": note if decision in ("return_to_gp", "secondary_care") else ""}, case_id=row["id"]))
+
+    def apply(wconn, cid):
+        wconn.execute("UPDATE imsk_referrals SET state='triaged', triaged_at=?, decision=?, first_appointment=?, "
+                      "triage_ok=?, appointment_ok=?, redirect_ok=? WHERE id=? AND decision IS NULL",
+                      (now.isoformat(), decision, appt.isoformat() if appt else None,
+                       None if triage_ok is None else int(triage_ok),
+                       None if appointment_ok is None else int(appointment_ok),
+                       None if redirect_ok is None else int(redirect_ok), row["id"]))
+        audit(wconn, "imsk_referral", row["id"], "triaged", "pipeline",
+              {"decision": decision, "triage_ok": triage_ok, "appointment_ok": appointment_ok})
+    return Decision("partially_accepted" if problems else "accepted", "imsk_triage", problems, apply=apply,
+                    notices=notices, case_id=row["id"], reply=Reply("imsk_triage_result", {"lines": lines}))
+
+
+def _dated(text: str, cue: str) -> date | None:
+    m = re.search(r"(?:" + cue + r")[^\n]{0,40}", text, re.I)
+    return dates.parse(m.group(0)) if m else None
+
+
+def _self_referral(ctx: Context, text: str, today: date) -> Decision:
+    """The service records a patient's self-referral: within 2 months of discharge for the same
+    condition it is a follow-up, not a first appointment; the GP is told either way."""
+    conn, s = ctx.conn, ctx.settings.imsk
+    numbers = [n for n in ("".join(m.groups()) for m in nhs.SEPARATED.finditer(text)) if nhs.is_valid(n)]
+    if not numbers:
+        return Decision("rejected", "imsk_self_referral", [error("NHS number", "give the patient's NHS number.")],
+                        reply=Reply("imsk_triage_result", {"lines": []}))
+    number = numbers[0]
+    last = conn.execute("SELECT * FROM imsk_referrals WHERE nhs_number=? ORDER BY id DESC LIMIT 1",
+                        (number,)).fetchone()
+    within = bool(last and last["discharged_on"] and
+                  today <= months_after(date.fromisoformat(last["discharged_on"]), s.self_referral_months))
+    lines = [("Recorded as a follow-up of " + reference(last["id"]) + ": a self-referral within "
+              f"{s.self_referral_months} months of discharge is not a first appointment.") if within else
+             "Recorded as a new self-referral (no discharge from this service in the last "
+             f"{s.self_referral_months} months)."]
+    registered = last["registered_code"] if last else None
+    notices = []
+    gp = casework.address_of(conn, registered) if registered else None
+    if gp:
+        notices.append(Notice(gp, "imsk_self_referral_to_gp", {
+            "patient": f"NHS number ending {number[-4:]}", "followup": within}))
+
+    def apply(wconn, cid):
+        wconn.execute("INSERT INTO imsk_referrals (id, kind, message, received_at, referrer_code, registered_code, "
+                      "nhs_number, specialty, state, triage_due, followup_of) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                      (cid, "self", ctx.message_row, ctx.received_at.isoformat(), None, registered, number,
+                       last["specialty"] if last else None, "awaiting_triage",
+                       workdays.add_working_days(ctx.received_at, s.triage_working_days,
+                                                 tuple(ctx.settings.calendar.closures)).isoformat(),
+                       last["id"] if within else None))
+    return Decision("accepted", "imsk_self_referral", case_kind="imsk_referral", apply=apply, notices=notices,
+                    keys={f"nhs:{number}"}, reply=Reply("imsk_triage_result", {"lines": lines}))
