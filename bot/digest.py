@@ -138,6 +138,33 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
                              for r in q("SELECT org_code, kind, hours, case_id FROM events WHERE late=1 AND "
                                         "reported_at>=? AND reported_at<? ORDER BY id", (s, n))]
 
+    # IMSK: referral variation per referring practice (seed 002), and the standards
+    imsk = []
+    for r in q("SELECT referrer_code, count(*) n, sum(state='returned') returned, "
+               "sum(triage_ok IS NOT NULL) triaged, sum(triage_ok=1) triaged_ok, "
+               "sum(appointment_ok IS NOT NULL) appts, sum(appointment_ok=1) appts_ok FROM imsk_referrals "
+               "WHERE kind='gp' AND received_at>=? AND received_at<? GROUP BY referrer_code ORDER BY referrer_code",
+               (s, n)):
+        imsk.append({"ods_code": r["referrer_code"], "practice": names.get(r["referrer_code"], r["referrer_code"]),
+                     "n": r["n"], "returned": r["returned"], "triaged_pct": _pct(r["triaged_ok"], r["triaged"]),
+                     "appt_pct": _pct(r["appts_ok"], r["appts"])})
+    d.data["imsk"] = imsk
+    d.data["imsk_returned"] = [{"reason": "under 18" if "under 18" in (r[0] or "") else
+                                "practice not covered" if "covers" in (r[0] or "") else (r[0] or "")[:80],
+                                "n": r[1]} for r in q(
+        "SELECT return_reason, count(*) FROM imsk_referrals WHERE state='returned' AND received_at>=? "
+        "AND received_at<? GROUP BY return_reason", (s, n))]
+    d.data["imsk_waiting"] = q("SELECT count(*) FROM imsk_referrals WHERE state='awaiting_triage'").fetchone()[0]
+    d.data["training"] = [dict(r) | {"practice": names.get(r["org_code"], r["org_code"]),
+                                     "ends": dates.uk(r["commitment_ends"]), "done": dates.uk(r["training_completed_on"]),
+                                     "status": ("in training" if not r["commitment_ends"] else
+                                                "commitment ended" if r["commitment_ends"] < today.isoformat() else
+                                                "in commitment")}
+                          for r in q("SELECT org_code, gpwsi, commitment_years, training_completed_on, commitment_ends "
+                                     "FROM training_applications WHERE state='approved' ORDER BY id")]
+    d.data["training_pending"] = q("SELECT count(*) FROM training_applications WHERE state IN "
+                                   "('incomplete','with_panel')").fetchone()[0]
+
     # what needs a human
     d.data["quarantined"] = [dict(r) for r in q(
         "SELECT id, received_at, kind, coalesce(org_code, substr(from_addr, instr(from_addr, '@'))) who FROM messages "
@@ -155,6 +182,10 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
     d.data["now"] = now.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
     d.data["period"] = period
     return d
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
 def chart(conn, now: datetime, catalogue) -> bytes:

@@ -192,7 +192,7 @@ class Pipeline:
         s = self.settings
         ref = reference(facts.case_id)
         received = _utc(row["received_at"]).astimezone(LONDON)
-        base = {"reference": ref, "org_name": facts.org_name, "inbox": s.inboxes[0],
+        base = {"reference": ref, "org_name": facts.org_name, "inbox": facts.inbox or s.inboxes[0],
                 "received": received.strftime("%-d %B %Y at %H:%M"), "errors": decision.errors}
         if decision.reply and not facts.no_reply_reason and facts.org_code:
             subject, text, html = render(decision.reply.template, **{**base, **decision.reply.context})

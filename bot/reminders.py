@@ -166,6 +166,27 @@ def due(conn, settings, now: datetime) -> list[Email]:
                     "overdue": [i for i in items if i["stage"] == "overdue"],
                     "days_before": s.recall_days_before, "days_overdue": s.recall_days_overdue},
                     [i["key"] for i in items], items=items))
+    out += _imsk_triage(conn, settings, today, fresh)
+    return out
+
+
+def _imsk_triage(conn, settings, today: date, fresh) -> list[Email]:
+    """IMSK referrals whose triage is due today (to the triage team) or overdue (to the service lead)."""
+    s = settings.imsk
+    out = []
+    for kind, to, rows in (
+            ("imsk_triage_due", s.triage_team, conn.execute(
+                "SELECT id, triage_due, urgency, red_flags FROM imsk_referrals WHERE state='awaiting_triage' "
+                "AND triage_due=? ORDER BY id", (today.isoformat(),)).fetchall()),
+            ("imsk_triage_overdue", s.service_lead, conn.execute(
+                "SELECT id, triage_due, urgency, red_flags FROM imsk_referrals WHERE state='awaiting_triage' "
+                "AND triage_due<? ORDER BY id", (today.isoformat(),)).fetchall())):
+        items = [{"key": f"{r['id']}:{kind}", "reference": reference(r["id"]), "due": dates.uk(r["triage_due"]),
+                  "urgent": r["urgency"] == "urgent" or r["red_flags"] == 1} for r in rows]
+        items = [i for i in items if fresh(kind, i["key"])]
+        if to and items:
+            out.append(Email(kind, "", to, "reminder_imsk_triage", {"items": items, "overdue": kind.endswith("overdue")},
+                             [i["key"] for i in items], items=items))
     return out
 
 
@@ -175,8 +196,8 @@ def send(settings, conn, emails: list[Email], actor: str = "scheduler") -> list[
     for e in emails:
         case_id = e.case_id or reserve_case_ids(settings.db_path, 1)[0]
         ref = reference(case_id)
-        org = casework.org(conn, e.org_code)
-        subject, text, html = render(e.template, reference=ref, org_name=org.name if org else "",
+        org = casework.org(conn, e.org_code) if e.org_code else None
+        subject, text, html = render(e.template, reference=ref, org_name=org.name if org else "colleague",
                                      inbox=settings.inboxes[0], **e.context)
         msgid, raw = build(settings, to=e.to, subject=subject, text=text, html=html, ref=ref,
                            auto_submitted="auto-generated")

@@ -122,7 +122,9 @@ def _from_team(ctx: Context) -> Decision:
                         reply=Reply("imsk_triage_result", {"lines": []}))
     ref = reference(row["id"])
     lines, notices = [], []
-    gp = casework.address_of(conn, row["referrer_code"])
+    # the GP who referred, else the practice's shared address
+    sender = conn.execute("SELECT from_addr FROM messages WHERE id=?", (row["message"],)).fetchone()
+    gp = (sender[0] if sender and sender[0] else None) or casework.address_of(conn, row["referrer_code"])
     if DISCHARGED.search(text):
         day = dates.parse(text) or today
         lines.append(f"{ref}: discharged on {dates.uk(day)}; a self-referral for the same condition until "
@@ -135,13 +137,15 @@ def _from_team(ctx: Context) -> Decision:
         return Decision("accepted", "imsk_discharge", apply=apply, case_id=row["id"],
                         reply=Reply("imsk_triage_result", {"lines": lines}))
     if TRANSFER.search(text) and row["state"] == "triaged":
-        decision, appt, _ = imskparse.read_decision(text)
+        decision, _, _ = imskparse.read_decision(text)
         last = _dated(text, r"last appointment")
+        appt = next((d for _, d, _ in dates.find(text) if d and d != last), None)
         ok = bool(appt and last and appt <= last + timedelta(weeks=s.transfer_weeks))
         transfers = json.loads(row["transfers"] or "[]") + [{
             "to": decision, "at": today.isoformat(), "last_appointment": last.isoformat() if last else None,
             "appointment": appt.isoformat() if appt else None, "within_standard": ok}]
-        lines.append(f"{ref}: transfer to {imskparse.DECISION_NAMES.get(decision, 'another discipline')} recorded "
+        to_name = imskparse.DECISION_NAMES.get(decision, "another discipline").replace("accepted into ", "")
+        lines.append(f"{ref}: transfer to {to_name} recorded "
                      "(a follow-up, not a new appointment)" + ("" if ok else
                      f"; NOT within {s.transfer_weeks} weeks of the last appointment" if appt and last else
                      "; give the last appointment and the new appointment dates to check the 3-week standard"))
@@ -205,8 +209,12 @@ def _from_team(ctx: Context) -> Decision:
 
 
 def _dated(text: str, cue: str) -> date | None:
-    m = re.search(r"(?:" + cue + r")[^\n]{0,40}", text, re.I)
-    return dates.parse(m.group(0)) if m else None
+    """The first date written just after one of the cue words."""
+    for m in re.finditer(r"(?:" + cue + r")[^\n]{0,40}", text, re.I):
+        d = dates.parse(m.group(0))
+        if d:
+            return d
+    return None
 
 
 def _self_referral(ctx: Context, text: str, today: date) -> Decision:

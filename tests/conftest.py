@@ -83,7 +83,7 @@ class Lesbot:
 
     def __init__(self, home: Path, **overrides):
         self.home = home
-        self.settings = config.load(home=home, inbox=INBOX, **overrides)
+        self.settings = config.load(**{"home": home, "inbox": INBOX, **overrides})
         self.conn = open_db(self.settings.db_path)
         from bot.directory import import_csv
         import_csv(self.conn, (DATA / "directory.csv").read_text())
