@@ -3,7 +3,8 @@
 
 1. Messages per second through `lesbot ingest --no-send` (one process, start-up included):
    plain enquiries (the core pipeline's baseline), MSK referrals (one patient each, passed on
-   to the receiving practice) and denosumab transfer letters (register entry + practice notice).
+   to the receiving practice), denosumab transfer letters (register entry + practice notice) and
+   IMSK standard referrals on their own inbox (acknowledgement + the triage team's copy).
 2. `lesbot register list` over a register of 100,000 patients (each with two doses): the CLI
    end to end and the query alone, beside a bare SELECT of the same rows, and as patients per
    second beside the plain-message rate above.
@@ -63,6 +64,13 @@ def email_of(kind: str, i: int, number: str, letter: str) -> bytes:
     if kind == "enquiry":
         m["From"], m["Subject"] = f"practice{p}@nhs.net", "A question"
         m.set_content("Hello, when is the next payment run?\n\nKind regards\n")
+    elif kind == "imsk":
+        m.replace_header("To", "imsk.spa@nhs.net")
+        m["From"], m["Subject"] = f"practice{p}@nhs.net", "IMSK referral"
+        m.set_content(f"Patient name: Test PATIENT{i}\nDate of birth: 03/06/1958\nNHS number: {nhs.display(number)}\n"
+                      f"Registered practice: Practice {p} (Y{90000 + p:05d})\nReferral specialty: Physiotherapy\n"
+                      "Clinical details: low back pain for four months despite exercises and analgesia\n"
+                      "Red flags: no\nUrgency: routine\n")
     elif kind == "referral":
         m["From"], m["Subject"] = f"practice{p}@nhs.net", "MSK joint injection referral"
         m.set_content(
@@ -83,11 +91,12 @@ def email_of(kind: str, i: int, number: str, letter: str) -> bytes:
 def setup_home(tmp: Path, name: str) -> tuple[Path, dict]:
     home = tmp / name
     home.mkdir()
-    env = dict(os.environ, LESBOT_HOME=str(home), LESBOT_INBOX="les.inbox@nhs.net",
+    env = dict(os.environ, LESBOT_HOME=str(home), LESBOT_INBOX="les.inbox@nhs.net,imsk.spa@nhs.net",
+               LESBOT_ROUTES='{"imsk.spa@nhs.net": "imsk"}', LESBOT_IMSK__TRIAGE_TEAM="triage@nhs.net",
                LESBOT_LIMITS__REPLIES_PER_SENDER_PER_DAY="100000")
     env.pop("LESBOT_CONFIG", None)
     (home / "dir.csv").write_text("ods_code,name,kind,emails,services\n" + "".join(
-        f"Y{90000 + p:05d},Practice {p},practice,practice{p}@nhs.net,denosumab;msk-injection\n" for p in range(100))
+        f"Y{90000 + p:05d},Practice {p},practice,practice{p}@nhs.net,denosumab;msk-injection;imsk\n" for p in range(100))
         + "".join(f"Y9980{h},Hospital {h},hospital,hospital{h}@nhs.net,denosumab\n" for h in range(5)))
     subprocess.run([*CLI, "directory", "import", str(home / "dir.csv")], env=env, cwd=ROOT, check=True,
                    capture_output=True)
@@ -148,7 +157,7 @@ def main():
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lesbot-bench-referrals-"))
     try:
-        rates = {k: ingest_rate(tmp, k, args.emails) for k in ("enquiry", "referral", "transfer")}
+        rates = {k: ingest_rate(tmp, k, args.emails) for k in ("enquiry", "referral", "transfer", "imsk")}
         print(f"lesbot ingest --no-send, {args.emails} emails each (one process, start-up included):")
         for k, v in rates.items():
             print(f"  {k:<9} {v:7.0f} msg/s   {v / rates['enquiry']:.2f}x of plain messages")
