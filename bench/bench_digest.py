@@ -11,10 +11,8 @@ import argparse
 import json
 import random
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 import tracemalloc
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_referrals import timed  # noqa: E402  (median of repeated runs)
 from bot import config, digest  # noqa: E402
 from store.db import open_db  # noqa: E402
 
@@ -91,15 +90,6 @@ def fill(db: Path, practices: int, n_referrals: int, n_register: int, seed: int 
     conn.close()
     return {"practices": practices, "claim lines": n_claims, "referrals": n_referrals, "register": n_register,
             "messages": n_messages}
-
-
-def timed(fn, repeat=5) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def peak(fn) -> int:

@@ -42,7 +42,23 @@ def handle(ctx: Context) -> Decision:
         return _from_team(ctx)
     row = ctx.conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (ctx.case_id,)).fetchone() \
         if ctx.case_id else None
-    return _referral(ctx, row if row and row["state"] == "incomplete" else None)
+    if row is not None and row["state"] != "incomplete":
+        # a GP writing about a referral already made: never a second referral over the first
+        return Decision("rejected", "imsk_enquiry", [error(reference(row["id"]), _status(row))],
+                        case_id=row["id"], reply=Reply("imsk_result", {"state": "status", "returned": "",
+                                                                        "due": "", "urgent": False,
+                                                                        "followup": False}))
+    return _referral(ctx, row)
+
+
+def _status(row) -> str:
+    if row["state"] == "returned":
+        return f"this referral was returned to you: {row['return_reason']} Send a new referral if that changes."
+    if row["state"] == "awaiting_triage":
+        return f"this referral is waiting for triage (due {dates.uk(row['triage_due'])})."
+    return (f"this referral was triaged: {imskparse.DECISION_NAMES.get(row['decision'], row['decision'])}"
+            + (f", first appointment {dates.uk(row['first_appointment'])}" if row["first_appointment"] else "")
+            + ". For anything else, contact the service.")
 
 
 # -- a GP's referral ------------------------------------------------------------------------

@@ -95,7 +95,13 @@ def handle(ctx: Context) -> Decision:
         return _panel(ctx, app)
     if app is not None and app["state"] == "approved":
         return _completed(ctx, app)
-    return _application(ctx, app if app is not None and app["state"] == "incomplete" else None)
+    if app is not None and app["state"] != "incomplete":
+        # about an application already with the panel or decided: never overwrite it
+        return Decision("rejected", "training_update", [error("application", (
+            "is with the commissioner's panel; you will be told their decision." if app["state"] == "with_panel"
+            else "was declined; send a new application in a new email (not a reply)."))],
+            reply=Reply("training_result", {"state": "status", "held": ""}))
+    return _application(ctx, app)
 
 
 def _application(ctx: Context, earlier) -> Decision:

@@ -346,3 +346,22 @@ def test_financial_years_run_april_to_march():
     assert financial_year_end(date(2027, 3, 31), 2) == date(2029, 3, 31)
     assert financial_year_end(date(2027, 4, 1), 2) == date(2030, 3, 31)
     assert DATA.exists()
+
+
+def test_a_gp_writing_again_about_a_referral_never_replaces_it(sbot):
+    sbot.ingest(imsk_referral(), received_at=at(2026, 11, 2, 10))
+    ack = mails(sbot, OSEI)[-1]
+    r = sbot.ingest(reply(ack, OSEI, "Has this been triaged yet?"), received_at=at(2026, 11, 3, 10))
+    assert (r["kind"], r["outcome"]) == ("imsk_enquiry", "rejected")
+    assert "waiting for triage (due 04/11/2026)" in text_of(mails(sbot, OSEI)[-1]["raw"])
+    row = sbot.conn.execute("SELECT count(*), max(state), max(specialty) FROM imsk_referrals").fetchone()
+    assert tuple(row) == (1, "awaiting_triage", "physiotherapy")
+
+
+def test_writing_about_an_application_with_the_panel_never_replaces_it(sbot):
+    sbot.ingest(make_msg(sender=OSEI, to=TRAINING, subject="Application", body=APPLICATION),
+                received_at=at(2026, 11, 2, 10))
+    ack = mails(sbot, OSEI)[-1]
+    r = sbot.ingest(reply(ack, OSEI, "Any news?", to=TRAINING), received_at=at(2026, 11, 20, 10))
+    assert r["outcome"] == "rejected" and "with the commissioner's panel" in r["errors"][0]["problem"]
+    assert sbot.conn.execute("SELECT state FROM training_applications").fetchone()[0] == "with_panel"
