@@ -55,10 +55,6 @@ def parse(text: str) -> date | None:
     return found[0][1] if found else None
 
 
-def looks_like_date(text: str) -> bool:
-    return bool(find(text))
-
-
 def months_after(d: date, months: int) -> date:
     """Same day n months on; the 31st becomes the month's last day (31 Aug + 6 = 28/29 Feb)."""
     y, m = divmod(d.month - 1 + months, 12)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from bot import activity, casework, dates, nhs, outbox, workdays
@@ -29,7 +29,6 @@ class Email:
     context: dict
     keys: list[str]
     case_id: int | None = None            # an existing case (the referral chased); else a new one
-    items: list[dict] = field(default_factory=list)
 
 
 def at_time(d: date, clock: str) -> datetime:
@@ -120,7 +119,7 @@ def due(conn, settings, now: datetime) -> list[Email]:
             to = casework.address_of(conn, code)
             if to:
                 out.append(Email("money_at_risk", code, to, "reminder_money_at_risk", {"items": items},
-                                 [i["key"] for i in items], items=items))
+                                 [i["key"] for i in items]))
     if s.outcome_chase:
         for r in conn.execute("SELECT id, receiving_code, forwarded_at, joint, nhs_number FROM referrals "
                               "WHERE state='forwarded' AND forwarded_at IS NOT NULL ORDER BY id"):
@@ -165,7 +164,7 @@ def due(conn, settings, now: datetime) -> list[Email]:
                     "due": [i for i in items if i["stage"] == "due"],
                     "overdue": [i for i in items if i["stage"] == "overdue"],
                     "days_before": s.recall_days_before, "days_overdue": s.recall_days_overdue},
-                    [i["key"] for i in items], items=items))
+                    [i["key"] for i in items]))
     out += _imsk_triage(conn, settings, today, fresh)
     return out
 
@@ -186,7 +185,7 @@ def _imsk_triage(conn, settings, today: date, fresh) -> list[Email]:
         items = [i for i in items if fresh(kind, i["key"])]
         if to and items:
             out.append(Email(kind, "", to, "reminder_imsk_triage", {"items": items, "overdue": kind.endswith("overdue")},
-                             [i["key"] for i in items], items=items))
+                             [i["key"] for i in items]))
     return out
 
 

@@ -296,7 +296,7 @@ def _followup(ctx: Context, rows: list) -> Decision:
             a.id = row["id"]
             if a.state == "forwarded":
                 changes.append(("complete", row, a))
-                notices += _pass_on_followup(ctx, a, row)
+                notices += _pass_on(ctx, a, row["id"])
                 lines.append(f"{ref}: now complete and passed to {casework.name_of(conn, a.receiving)}.")
                 row = dict(row, state="forwarded", receiving_code=a.receiving)
             else:
@@ -388,13 +388,6 @@ def _supply(r: Referral, text: str) -> None:
         valid = {"".join(m.groups()) for m in nhs.SEPARATED.finditer(text) if nhs.is_valid("".join(m.groups()))}
         if len(valid) == 1:
             r.fields["nhs_number"] = valid.pop()
-
-
-def _pass_on_followup(ctx: Context, a: Assessed, row) -> list[Notice]:
-    if a.receiving == ctx.org.ods_code:
-        return []
-    to = casework.address_of(ctx.conn, a.receiving)
-    return [Notice(to, "referral_forward", _details(ctx.conn, a), case_id=row["id"])] if to else []
 
 
 def _outcome_problems(row, o, on: date) -> list[dict]:
