@@ -236,6 +236,10 @@ class Settings(BaseSettings):
         return {a.lower() for a in (self.contract_team, self.clinical_governance, self.imsk.triage_team,
                                     self.imsk.service_lead, self.training.panel) if a}
 
+    def inbox_for(self, service: str) -> str:
+        """The inbox address mail for SERVICE is sent from (so replies come back to that service)."""
+        return next((a for a in self.inboxes if self.routes.get(a, "les") == service), self.inboxes[0])
+
     def route(self, addresses) -> tuple[str, str]:
         """(service, our inbox address) for mail sent to any of ADDRESSES; the first inbox and
         'les' when none of ours is among them."""

@@ -196,10 +196,11 @@ def send(settings, conn, emails: list[Email], actor: str = "scheduler") -> list[
         case_id = e.case_id or reserve_case_ids(settings.db_path, 1)[0]
         ref = reference(case_id)
         org = casework.org(conn, e.org_code) if e.org_code else None
+        inbox = settings.inbox_for("imsk" if e.kind.startswith("imsk_") else "les")
         subject, text, html = render(e.template, reference=ref, org_name=org.name if org else "colleague",
-                                     inbox=settings.inboxes[0], **e.context)
+                                     inbox=inbox, **e.context)
         msgid, raw = build(settings, to=e.to, subject=subject, text=text, html=html, ref=ref,
-                           auto_submitted="auto-generated")
+                           auto_submitted="auto-generated", from_address=inbox)
         conn.execute("BEGIN IMMEDIATE")
         try:
             if not e.case_id:

@@ -365,3 +365,13 @@ def test_writing_about_an_application_with_the_panel_never_replaces_it(sbot):
     r = sbot.ingest(reply(ack, OSEI, "Any news?", to=TRAINING), received_at=at(2026, 11, 20, 10))
     assert r["outcome"] == "rejected" and "with the commissioner's panel" in r["errors"][0]["problem"]
     assert sbot.conn.execute("SELECT state FROM training_applications").fetchone()[0] == "with_panel"
+
+
+def test_a_triage_reminder_comes_from_the_imsk_inbox_and_its_answer_goes_back_there(sbot):
+    sbot.ingest(imsk_referral(), received_at=at(2026, 11, 2, 10))
+    s = sbot.settings.reminders
+    s.claims_due = s.money_at_risk = s.outcome_chase = s.recall = False
+    reminders.run(sbot.settings, sbot.conn, at(2026, 11, 4, 9))
+    remind = mails(sbot, TRIAGE)[-1]
+    assert email.message_from_bytes(remind["raw"])["From"].endswith(f"<{IMSK}>")
+    assert sbot.settings.inbox_for("les") == LES and sbot.settings.inbox_for("training") == TRAINING
