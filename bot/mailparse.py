@@ -126,6 +126,24 @@ def content_hash(raw: bytes) -> str:
     return h.hexdigest()
 
 
+def body_digest(p: "Parsed") -> str:
+    """sha256 of what the sender sent: the decoded text (white space folded) and each
+    attachment's bytes. Re-encoding, new MIME boundaries and header churn leave it alone."""
+    h = hashlib.sha256(" ".join(p.text.split()).encode("utf-8", "replace"))
+    for a in sorted(hashlib.sha256(a.data).hexdigest() for a in p.attachments):
+        h.update(b"\0" + a.encode())
+    return h.hexdigest()
+
+
+def identity(p: "Parsed", raw: bytes) -> str:
+    """What identifies one message however often it is delivered: its Message-ID, its
+    sender and its content. Without a Message-ID, the headers a relay does not touch."""
+    if not p.message_id:
+        return content_hash(raw)
+    key = f"{p.message_id.lower()}\n{p.from_addr}\n{body_digest(p)}"
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
 DISCLAIMER_RE = re.compile(r"\n\*{20,}\n.*?(NHSmail|confidential).*?\n\*{20,}\s*", re.S | re.I)
 
 
@@ -138,9 +156,21 @@ def _reply_parser():
 QUOTE_HINT = re.compile(r"^\s*(>|from:|sent:|-{2,}\s*original|_{8,}|on\s.+\swrote:)", re.I | re.M)
 
 
+# Where an Outlook/OWA/Gmail client starts the earlier message: a rule of underscores or
+# "Original Message" over a From: line, or a From: line with Sent:/Date: close under it.
+QUOTE_START = re.compile(
+    r"^[ \t]*(?:_{8,}|-{3,}\s*original message\s*-{3,}|-{3,}\s*forwarded message\s*-{3,})[ \t]*$"
+    r"|^[ \t]*\*?from:\*?[ \t].*\n(?:.*\n){0,2}?[ \t]*\*?(?:sent|date):\*?[ \t]"
+    r"|^[ \t]*on\b.{4,120}\bwrote:[ \t]*$", re.I | re.M)
+
+
 def latest_reply(text: str) -> str:
     if not QUOTE_HINT.search(text):
         return DISCLAIMER_RE.sub("\n", text).strip()     # nothing quoted: skip the (slow) parser
+    m = QUOTE_START.search(text)
+    if m and text[:m.start()].strip():
+        # the client's own marker is surer than the heuristic parser
+        return DISCLAIMER_RE.sub("\n", text[:m.start()]).strip()
     try:
         reply = _reply_parser().parse_reply(text=text)
     except Exception:     # the parser is heuristic; never let it lose a message

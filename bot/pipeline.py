@@ -14,7 +14,7 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import getaddresses
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,8 @@ import handlers as handler_registry
 from bot import outbox, rules
 from bot.attachments import Vetter
 from bot.directory import org_for
-from bot.mailparse import content_hash, parse
+from bot.mailparse import body_digest, identity, parse
+from bot.reading.courtesy import is_courtesy
 from bot.replies import build, reference, render
 from handlers.base import Context, Decision, Reply, error
 from store.db import audit, connect, utcnow
@@ -38,7 +39,8 @@ class Facts:
     from_addr: str = ""
     org_code: str | None = None
     org_name: str = ""
-    content_hash: str = ""
+    content_hash: str = ""                          # the message's identity (mailparse.identity)
+    body_hash: str = ""
     duplicate_of: int | None = None
     case_id: int | None = None
     no_reply_reason: str = ""
@@ -76,7 +78,8 @@ class Pipeline:
         facts = Facts()
         p = parse(row["raw"])
         facts.message_id, facts.from_addr = p.message_id, p.from_addr
-        facts.content_hash = content_hash(row["raw"])
+        facts.content_hash = identity(p, row["raw"])
+        facts.body_hash = body_digest(p)
         facts.references = rules.references_of(p)
         env_from = row["envelope_from"]
         facts.service, facts.inbox = s.route(
@@ -89,6 +92,9 @@ class Pipeline:
         if first:
             facts.duplicate_of, facts.case_id = first["id"], first["case_id"]
             return Decision("duplicate", "duplicate"), facts
+        resent = self._resent(conn, row, facts)
+        if resent:
+            return resent, facts
 
         if "x-lesbot-truncated" in p.headers:
             size = p.header("x-lesbot-truncated")
@@ -112,6 +118,10 @@ class Pipeline:
         if org:
             facts.org_code, facts.org_name = org.ods_code, org.name
         if not row["released"]:
+            why = rules.list_reason(p) if org is None else ""
+            if why:
+                # a bulletin from outside the directory: nothing to hold, nothing to answer
+                return Decision("ignored", "list", [error("message", why)]), facts
             if org is None:
                 return Decision("quarantined", "unknown_sender",
                                 [error("from", f"{p.from_addr or 'no sender'} is not in the directory")]), facts
@@ -124,16 +134,15 @@ class Pipeline:
                             [error(n, r) for n, r in vetting.dangerous]), facts
 
         facts.no_reply_reason = rules.machine_reason(p, env_from)
-        facts.case_id = self._case_by_outbox(conn, facts.references)
-        if facts.case_id is None and org:
-            ref = rules.subject_reference(p)
-            if ref and conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=? UNION ALL "
-                                    "SELECT 1 FROM case_orgs WHERE case_id=? AND ods_code=?",
-                                    (ref, org.ods_code, ref, org.ods_code)).fetchone():
-                facts.case_id = ref
+        facts.case_id = self._thread(conn, p, facts.references, org)
         if vetting.refused:
             return Decision("rejected", "attachments", [error(n, r) for n, r in vetting.refused],
                             reply=Reply("attachments_refused"), case_kind="attachments"), facts
+
+        if facts.case_id is not None and not vetting.kept and is_courtesy(p.new_text):
+            # "thank you" in a case's thread: recorded against the case, never answered
+            return Decision("ignored", "thanks", [error("message", "a courtesy reply with nothing to act on")],
+                            case_id=facts.case_id), facts
 
         ctx = Context(settings=s, conn=conn, message_row=row["id"], parsed=p, vetting=vetting,
                       org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id,
@@ -142,6 +151,45 @@ class Pipeline:
             if h.match(ctx):
                 return h.handle(ctx), facts
         raise RuntimeError("no handler matched (the registry must end with a fallback)")
+
+    @staticmethod
+    def _resent(conn, row, facts: Facts) -> Decision | None:
+        """The same content from the same sender under a new Message-ID within a day, already
+        acted on: nothing is done twice, and the sender is told where the first one went."""
+        since = (_utc(row["received_at"]) - timedelta(days=1)).isoformat()
+        first = conn.execute(
+            "SELECT id, case_id FROM messages WHERE body_hash=? AND from_addr=? AND id<? AND received_at>=? "
+            "AND state IN ('accepted','partially_accepted') AND case_id IS NOT NULL ORDER BY id LIMIT 1",
+            (facts.body_hash, facts.from_addr, row["id"], since)).fetchone()
+        if not first:
+            return None
+        facts.duplicate_of, facts.case_id = first["id"], first["case_id"]
+        return Decision("duplicate", "duplicate", reply=Reply("already_received", {
+            "first_reference": reference(first["case_id"])}))
+
+    def _thread(self, conn, p, refs: list[str], org) -> int | None:
+        """The case this message belongs to, found before it is classified (issue 10, principle 1):
+        In-Reply-To or any References entry naming a message lesbot sent or stored, else an
+        [LES-nnnnnn] in the subject or the quoted text of a case the sender's organisation is in."""
+        case = self._case_by_outbox(conn, refs)
+        if case is None:
+            case = self._case_by_stored(conn, refs)
+        if case is None and org:
+            for ref in rules.text_references(p):
+                if conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=? UNION ALL "
+                                "SELECT 1 FROM case_orgs WHERE case_id=? AND ods_code=?",
+                                (ref, org.ods_code, ref, org.ods_code)).fetchone():
+                    return ref
+        return case
+
+    @staticmethod
+    def _case_by_stored(conn, refs: list[str]) -> int | None:
+        for r in refs:
+            hit = conn.execute("SELECT case_id FROM messages WHERE message_id=? AND case_id IS NOT NULL "
+                               "ORDER BY id LIMIT 1", (r,)).fetchone()
+            if hit:
+                return hit["case_id"]
+        return None
 
     @staticmethod
     def _case_by_outbox(conn, refs: list[str]) -> int | None:
@@ -185,7 +233,9 @@ class Pipeline:
 
     def _prepare_reply(self, row, decision: Decision, facts: Facts):
         """Render the reply and any notices now; whether each may be sent is settled at commit."""
-        if decision.outcome in ("failed", "ignored", "duplicate") or facts.case_id is None:
+        if decision.outcome in ("failed", "ignored") or facts.case_id is None:
+            return
+        if decision.outcome == "duplicate" and not decision.reply:
             return
         if decision.outcome == "quarantined" and not (decision.reply or decision.notices):
             return
@@ -277,10 +327,10 @@ class Pipeline:
                     audit(conn, "message", row["id"], "notice not sent", "pipeline", {"reason": refused})
         conn.execute(
             "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
-            "duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
+            "body_hash=?, duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
             "processed_at=? WHERE id=?",
             (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
-             facts.content_hash, facts.duplicate_of, case_id, no_reply or None,
+             facts.content_hash, facts.body_hash, facts.duplicate_of, case_id, no_reply or None,
              json.dumps(decision.errors), err or None, utcnow(), row["id"]))
         audit(conn, "message", row["id"], decision.outcome, "pipeline",
               {"kind": decision.kind, "case": case_id, "duplicate_of": facts.duplicate_of,

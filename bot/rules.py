@@ -57,6 +57,17 @@ def auto_reply_reason(p: Parsed) -> str:
     return ""
 
 
+def list_reason(p: Parsed) -> str:
+    """Mail sent to a list (RFC 2369 / 2919 headers, Precedence: list or bulk)."""
+    if "list-id" in p.headers:
+        return "mailing list (List-Id)"
+    if "list-unsubscribe" in p.headers:
+        return "mailing list (List-Unsubscribe)"
+    if p.header("precedence").lower() in ("bulk", "list"):
+        return f"Precedence: {p.header('precedence').lower()}"
+    return ""
+
+
 def _empty_return_path(p: Parsed) -> bool:
     rp = p.msg.get("Return-Path")
     return rp is not None and str(rp).strip().strip("<>").strip() == ""
@@ -143,8 +154,27 @@ def bounce_details(p: Parsed) -> BounceInfo:
 
 
 def references_of(p: Parsed) -> list[str]:
-    refs = re.findall(r"<[^>]+>", p.header("in-reply-to") + " " + p.header("references"))
-    return [normalise_message_id(r) for r in refs]
+    """Message-IDs this message answers, nearest first: In-Reply-To, then References
+    from the newest (References lists the thread oldest first)."""
+    refs = re.findall(r"<[^>]+>", p.header("in-reply-to"))
+    refs += reversed(re.findall(r"<[^>]+>", p.header("references")))
+    out: list[str] = []
+    for r in refs:
+        r = normalise_message_id(r)
+        if r and r not in out:
+            out.append(r)
+    return out
+
+
+def text_references(p: Parsed) -> list[int]:
+    """[LES-nnnnnn] references: the subject's first, then any in the quoted text."""
+    out: list[int] = []
+    for text in (p.subject, p.text[:20000]):
+        for m in REF_RE.finditer(text):
+            n = int(m.group(2))
+            if n not in out:
+                out.append(n)
+    return out
 
 
 def subject_reference(p: Parsed) -> int | None:

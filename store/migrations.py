@@ -264,4 +264,11 @@ def v6_services(db: sqlite_utils.Database) -> None:
     }, pk="id")
 
 
-MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services]
+def v7_reading(db: sqlite_utils.Database) -> None:
+    """content_hash now holds a message's identity (Message-ID + sender + content);
+    body_hash its content alone, to know a resend under a new Message-ID."""
+    db["messages"].add_column("body_hash", str)
+    db["messages"].create_index(["body_hash", "from_addr"])
+
+
+MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading]

@@ -179,8 +179,11 @@ def serve(home):
     run_cli(home, "directory", "import", str(DATA / "directory.csv"))
     servers = []
 
-    def _start(env_extra=None, port=None):
-        s = ServeProcess(home, port or free_port(), env_extra).start()
+    def _start(env_extra=None, port=None, scheduler=False):
+        # The live scheduler opens cases of its own (reminders) at times a test cannot
+        # predict: it runs only in a test that asks for it.
+        env = {"LESBOT_SCHEDULER__ENABLED": "true" if scheduler else "false", **(env_extra or {})}
+        s = ServeProcess(home, port or free_port(), env).start()
         servers.append(s)
         return s
     yield _start

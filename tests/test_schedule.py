@@ -313,7 +313,7 @@ def test_serve_runs_the_scheduler_and_the_worker_delivers_what_it_queued(serve, 
     from conftest import outbox_files, wait_for
     soon = (datetime.now(LONDON) + timedelta(seconds=3)).strftime("%H:%M:%S")
     srv = serve({"LESBOT_REMINDERS__TIME": soon, "LESBOT_DIGEST__ENABLED": "false",
-                 "LESBOT_REMINDERS__CLAIMS_DUE": "false", "LESBOT_CONTRACT_TEAM": TEAM})
+                 "LESBOT_REMINDERS__CLAIMS_DUE": "false", "LESBOT_CONTRACT_TEAM": TEAM}, scheduler=True)
     # something due: a referral passed on 30 days ago with no outcome
     from store.db import connect
     db = connect(home / "lesbot.db")
