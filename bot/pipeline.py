@@ -94,6 +94,9 @@ class Pipeline:
             return Decision("duplicate", "duplicate"), facts
         resent = self._resent(conn, row, facts)
         if resent:
+            org = org_for(conn, p.from_addr)
+            facts.org_code, facts.org_name = (org.ods_code, org.name) if org else (None, "")
+            facts.no_reply_reason = rules.machine_reason(p, env_from)
             return resent, facts
 
         if "x-lesbot-truncated" in p.headers:
