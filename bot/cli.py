@@ -239,18 +239,20 @@ def messages_show(ctx, msg_id, raw):
     click.echo(json.dumps(d, indent=2, default=str))
 
 
-def _requeue(conn, msg_id: int, from_states: tuple, action: str, actor: str, released: bool = False):
+def _requeue(conn, msg_id: int, from_states: tuple, action: str, actor: str, released: bool = False,
+             hints: dict | None = None):
     from store.db import audit
     conn.execute("BEGIN IMMEDIATE")
     try:
-        row = conn.execute("SELECT state FROM messages WHERE id=?", (msg_id,)).fetchone()
+        row = conn.execute("SELECT state, hints FROM messages WHERE id=?", (msg_id,)).fetchone()
         if not row:
             raise click.ClickException(f"no message {msg_id}")
         if row["state"] not in from_states:
             raise click.ClickException(f"message {msg_id} is {row['state']}, not {' or '.join(from_states)}")
-        conn.execute("UPDATE messages SET state='received', error=NULL, released=? WHERE id=?",
-                     (1 if released else 0, msg_id))
-        audit(conn, "message", msg_id, action, actor)
+        merged = {**json.loads(row["hints"] or "{}"), **(hints or {})}
+        conn.execute("UPDATE messages SET state='received', error=NULL, released=?, hints=? WHERE id=?",
+                     (1 if released else 0, json.dumps(merged) if merged else None, msg_id))
+        audit(conn, "message", msg_id, action, actor, hints or None)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -302,17 +304,71 @@ def quarantine_list(ctx, as_json):
     _print_rows(_message_rows(_db(ctx), "WHERE state='quarantined'", (), 1000), as_json)
 
 
+@quarantine.command("show")
+@click.argument("msg_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def quarantine_show(ctx, msg_id, as_json):
+    """Why a message is held: what lesbot read, the competing candidates, what it needs."""
+    from bot.mailparse import parse
+    from bot.replies import reference
+    row = _db(ctx).execute("SELECT * FROM messages WHERE id=?", (msg_id,)).fetchone()
+    if not row:
+        raise click.ClickException(f"no message {msg_id}")
+    p = parse(row["raw"])
+    d = {"id": row["id"], "state": row["state"], "kind": row["kind"], "received_at": row["received_at"],
+         "from": row["from_addr"], "organisation": row["org_code"], "subject": p.subject,
+         "attachments": [a.filename for a in p.attachments if a.filename],
+         "reference": reference(row["case_id"]) if row["case_id"] else None,
+         "why": json.loads(row["errors"] or "[]"), "reading": json.loads(row["reading"] or "{}"),
+         "hints": json.loads(row["hints"] or "{}")}
+    if as_json:
+        click.echo(json.dumps(d, indent=1))
+        return
+    for k in ("id", "state", "kind", "received_at", "from", "organisation", "reference", "subject"):
+        click.echo(f"{k:<13} {d[k] if d[k] is not None else '-'}")
+    if d["attachments"]:
+        click.echo(f"{'attachments':<13} {', '.join(d['attachments'])}")
+    click.echo("why held:")
+    for e in d["why"]:
+        click.echo(f"  - {e.get('field')}: {e.get('problem')}")
+    if d["reading"]:
+        click.echo("what lesbot read:")
+        for k, v in d["reading"].items():
+            shown = "; ".join(map(str, v)) if isinstance(v, list) else v
+            click.echo(f"  {k}: {shown}")
+    if d["hints"]:
+        click.echo(f"confirmed by a person: {json.dumps(d['hints'])}")
+    if d["state"] == "quarantined":
+        click.echo(f"\nTo go on: lesbot quarantine release {msg_id} [--set practice=ODS] [--trust-sender ODS]"
+                   f"  |  lesbot quarantine drop {msg_id}")
+
+
+def _hints(values) -> dict:
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise click.BadParameter(f"{v!r}: write KEY=VALUE, e.g. practice=K96101", param_hint="--set")
+        out[key.strip().lower()] = val.strip().upper() if key.strip().lower() == "practice" else val.strip()
+    return out
+
+
 @quarantine.command("release")
 @click.argument("msg_id", type=int)
 @click.option("--trust-sender", "org", metavar="ORG",
               help="Add the sender's address to organisation ORG (ODS code) in the directory.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Confirm or correct what lesbot read, e.g. --set practice=K96101 (the patient's practice).")
 @click.pass_context
-def quarantine_release(ctx, msg_id, org):
+def quarantine_release(ctx, msg_id, org, sets):
     """Process a quarantined message as if it had just arrived.
 
     Without --trust-sender the message is handled, but an address outside the
-    directory still gets no reply.
+    directory still gets no reply. --set settles what lesbot could not (see
+    `lesbot quarantine show`): the handler takes it over its own reading.
     """
+    hints = _hints(sets)
     from bot.directory import DirectoryError, add_email
     conn = _db(ctx)
     if org:
@@ -327,7 +383,10 @@ def quarantine_release(ctx, msg_id, org):
         except DirectoryError as e:
             conn.execute("ROLLBACK")
             raise click.ClickException(str(e))
-    _requeue(conn, msg_id, ("quarantined",), "released", _actor(), released=True)
+    if hints.get("practice") and not conn.execute("SELECT 1 FROM orgs WHERE ods_code=?",
+                                                  (hints["practice"],)).fetchone():
+        raise click.ClickException(f"{hints['practice']} is not in the directory")
+    _requeue(conn, msg_id, ("quarantined",), "released", _actor(), released=True, hints=hints)
     _process_now(ctx, conn, msg_id)
 
 

@@ -149,7 +149,7 @@ class Pipeline:
 
         ctx = Context(settings=s, conn=conn, message_row=row["id"], parsed=p, vetting=vetting,
                       org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id,
-                      service=facts.service)
+                      service=facts.service, hints=json.loads(row["hints"] or "{}"))
         for h in self.handlers or handler_registry.for_service(facts.service):
             if h.match(ctx):
                 return h.handle(ctx), facts
@@ -263,7 +263,7 @@ class Pipeline:
     # -- commit ------------------------------------------------------------
     def _load(self, msg_id: int):
         return self.conn.execute(
-            "SELECT id, raw, received_at, envelope_from, envelope_to, state, released FROM messages WHERE id=?",
+            "SELECT id, raw, received_at, envelope_from, envelope_to, state, released, hints FROM messages WHERE id=?",
             (msg_id,)).fetchone()
 
     def process(self, msg_id: int) -> dict | None:
@@ -331,10 +331,11 @@ class Pipeline:
         conn.execute(
             "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
             "body_hash=?, duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
-            "processed_at=? WHERE id=?",
+            "processed_at=?, reading=? WHERE id=?",
             (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
              facts.content_hash, facts.body_hash, facts.duplicate_of, case_id, no_reply or None,
-             json.dumps(decision.errors), err or None, utcnow(), row["id"]))
+             json.dumps(decision.errors), err or None, utcnow(),
+             json.dumps(decision.reading, default=str) if decision.reading else None, row["id"]))
         audit(conn, "message", row["id"], decision.outcome, "pipeline",
               {"kind": decision.kind, "case": case_id, "duplicate_of": facts.duplicate_of,
                "no_reply": no_reply or None, "error": (err.splitlines() or [None])[0]})

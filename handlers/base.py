@@ -30,6 +30,9 @@ class Context:
     case_id: int | None       # the case this message answers, if any
     extracted: Any = None     # a handler may keep what match() read, for handle()
     service: str = "les"      # the inbox's service (routes): les, imsk or training
+    # what a person confirmed or corrected when releasing it from quarantine, e.g.
+    # {"practice": "K96101"}: a handler takes these over its own reading
+    hints: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +65,10 @@ class Decision:
     # What else this decision read and will change (e.g. "nhs:9990356793"): the
     # worker never commits two decisions sharing a key in one group, as for one sender.
     keys: set[str] = field(default_factory=set)
+    # What lesbot read and, when it holds the message for a person, the competing
+    # candidates ({"practice": ["K96101 Wyke Bridge (letter)", "K96104 ... (Cc)"]}); shown by
+    # `lesbot quarantine show`. Never mailed.
+    reading: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:

@@ -269,6 +269,10 @@ def v7_reading(db: sqlite_utils.Database) -> None:
     body_hash its content alone, to know a resend under a new Message-ID."""
     db["messages"].add_column("body_hash", str)
     db["messages"].create_index(["body_hash", "from_addr"])
+    # what lesbot read (fields, candidates) when it held a message for a person, and what the
+    # person confirmed or corrected before releasing it (e.g. {"practice": "K96101"})
+    db["messages"].add_column("reading", str)
+    db["messages"].add_column("hints", str)
 
 
 MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading]
