@@ -449,6 +449,25 @@ def outbox_flush(ctx):
     click.echo(f"{total['sent']} sent, {total['failed']} failed")
 
 
+@outbox.command("resend")
+@click.argument("outbox_id", type=int)
+@click.pass_context
+def outbox_resend(ctx, outbox_id):
+    """Queue again a mail whose delivery is unknown (the relay took it, then its answer was
+    lost) or failed — once you know the recipient did not get it."""
+    from store.db import audit
+    conn = _db(ctx)
+    conn.execute("BEGIN IMMEDIATE")
+    n = conn.execute("UPDATE outbox SET state='queued', next_attempt_at=? WHERE id=? AND state IN "
+                     "('unknown','failed')", (datetime.now(timezone.utc).isoformat(), outbox_id)).rowcount
+    if n:
+        audit(conn, "outbox", outbox_id, "resend", _actor())
+    conn.execute("COMMIT")
+    if not n:
+        raise click.ClickException(f"outbox {outbox_id} is not unknown or failed")
+    click.echo(f"queued {outbox_id} again")
+
+
 # -- bounces -----------------------------------------------------------------
 @main.group()
 def bounces():

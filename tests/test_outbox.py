@@ -147,3 +147,99 @@ def test_relay_password_login(home, auth_relay):
         assert len(collector.got) == 1
     finally:
         b.close()
+
+
+class Slow(Collector):
+    """Answers the end of data only after `delay` seconds, as a busy relay may (RFC 5321 allows 10 min)."""
+
+    def __init__(self, delay):
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        self.got.append((envelope.mail_from, envelope.rcpt_tos, envelope.original_content))
+        await asyncio.sleep(self.delay)
+        return "250 OK"
+
+
+class Refuses(Collector):
+    async def handle_DATA(self, server, session, envelope):
+        return "550 5.7.1 relaying denied"
+
+
+class HangsUp(Collector):
+    """Takes the whole message, then drops the connection without answering."""
+
+    async def handle_DATA(self, server, session, envelope):
+        self.got.append(envelope.original_content)
+        server.transport.close()
+        return None
+
+
+def _relay_bot(home, handler, **relay):
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    b = Lesbot(home, relay={"host": "127.0.0.1", "port": ctl.port, "security": "none", **relay},
+               limits={"retry_base_seconds": 1, "retry_max_attempts": 5})
+    return b, ctl
+
+
+def test_a_relay_slower_than_the_timeout_gets_one_copy(home):
+    b, ctl = _relay_bot(home, Slow(1.5), timeout_seconds=0.5)
+    try:
+        b.ingest(make_msg())
+        assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 1, "failed": 0}
+        assert len(ctl.handler.got) == 1 and b.outbox()[0]["state"] == "sent"
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_a_permanent_refusal_is_not_retried(home):
+    b, ctl = _relay_bot(home, Refuses())
+    try:
+        b.ingest(make_msg())
+        Mailer(b.settings, b.conn).deliver_due()
+        row = b.outbox()[0]
+        assert (row["state"], row["attempts"]) == ("failed", 1) and "550" in row["last_error"]
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_an_answer_lost_after_the_data_is_in_doubt_and_never_resent_blindly(home):
+    from conftest import run_cli
+    b, ctl = _relay_bot(home, HangsUp())
+    try:
+        b.ingest(make_msg())
+        m = Mailer(b.settings, b.conn)
+        m.deliver_due()
+        row = b.outbox()[0]
+        assert row["state"] == "unknown" and "no answer after the data was sent" in row["last_error"]
+        far = datetime.now(timezone.utc) + timedelta(days=1)
+        assert m.deliver_due(now=far) == {"sent": 0, "failed": 0}
+        m.recover()
+        assert b.outbox()[0]["state"] == "unknown" and len(ctl.handler.got) == 1
+        # a person who knows it never arrived sends it again
+        listed = run_cli(home, "outbox", "list", "--state", "unknown", env_extra={"LESBOT_RELAY__HOST": ""}).stdout
+        assert "priya.raghunathan3@nhs.net" in listed
+        run_cli(home, "outbox", "resend", str(row["id"]))
+        assert b.outbox()[0]["state"] == "queued"
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_a_crash_while_handing_over_leaves_the_reply_in_doubt(home):
+    b, ctl = _relay_bot(home, Collector())
+    try:
+        b.ingest(make_msg())
+        b.conn.execute("UPDATE outbox SET state='sending'")      # as a kill -9 mid-delivery leaves it
+        m = Mailer(b.settings, b.conn)
+        m.recover()
+        assert b.outbox()[0]["state"] == "unknown"
+        assert m.deliver_due() == {"sent": 0, "failed": 0} and ctl.handler.got == []
+    finally:
+        ctl.stop()
+        b.close()
