@@ -79,12 +79,12 @@ class Pipeline:
         p = parse(row["raw"])
         facts.message_id, facts.from_addr = p.message_id, p.from_addr
         facts.content_hash = identity(p, row["raw"])
-        facts.body_hash = body_digest(p)
         facts.references = rules.references_of(p)
         env_from = row["envelope_from"]
         facts.service, facts.inbox = s.route(
             (row["envelope_to"] or "").split(",") +
             [a for _, a in getaddresses(p.all("delivered-to") + p.all("x-original-to") + p.all("to") + p.all("cc"))])
+        facts.body_hash = f"{facts.service}:{body_digest(p)}"      # the same words to another service are new
 
         first = conn.execute(
             "SELECT id, case_id FROM messages WHERE content_hash=? AND id<? AND state!='received' "

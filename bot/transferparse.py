@@ -1,49 +1,30 @@
 """Read a hospital's denosumab discharge / transfer-of-care letter and check it holds
-what the service specification (section 2.2) requires. This checks contents,
-not the specialist's clinical judgement.
+what the service specification (seed 003, section 2.2) requires:
+
+  1. patient details (name, address, date of birth, NHS number);
+  2. the diagnosis, including the date the therapy was initiated (and the first dose, given in
+     secondary care: its date, or the last hospital dose, sets the recall);
+  3. a recommendation / management plan with the assessment interval and the threshold for
+     fast-track re-referral;
+  4. a clear explanation when the advice deviates from local guidelines (only then);
+  5. confirmation that the patient was given information about the condition and told that
+     follow-up is now in primary care.
+
+This checks contents, not the specialist's clinical judgement. The reading itself (layout,
+headings by synonym, dates with their roles) is bot/reading/clinicletter.py.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from bot import dates, letters
+from bot.reading import clinicletter as cl
 
-LABELS = {
-    "patient_name": ("patient name", "patient's name", "name of patient", "patient", "name"),
-    "dob": ("date of birth", "d.o.b.", "d.o.b", "dob"),
-    "nhs_number": ("nhs number", "nhs no.", "nhs no", "nhs"),
-    "address": ("patient address", "home address", "address"),
-    "practice": ("registered gp practice", "registered practice", "gp practice", "registered with", "gp surgery"),
-    "initiated": ("date therapy initiated", "denosumab therapy initiated", "therapy initiated", "date initiated",
-                  "treatment started", "date started", "start date"),
-    "first_dose": ("first dose given", "date of first dose", "first dose"),
-}
-LABELLED = letters.Labels(LABELS)
-
-H_DIAGNOSIS = r"diagnos[ie]s"
-H_PLAN = r"recommendations?(?:\s*/\s*management plan)?|(?:individual\s+)?management plan|treatment plan"
-H_THRESHOLD = r"threshold for (?:fast[- ]track )?re-?referral|fast[- ]track re-?referral|criteria for re-?referral|" \
-              r"re-?referral criteria|when to re-?refer"
-H_DEVIATION = r"where (?:this|our) advice (?:differs|deviates)|deviation from (?:local )?guidelines?|" \
-              r"departure from (?:local )?guidelines?|variation from (?:local )?guidelines?"
-H_INFO = r"information given to the patient|information (?:given )?(?:to|for) (?:the )?patient|patient information"
-H_OTHER = r"treatment to date|yours sincerely|yours faithfully|cc:"
-HEADINGS = [H_DIAGNOSIS, H_PLAN, H_THRESHOLD, H_DEVIATION, H_INFO, H_OTHER]
-
-MENTIONS_DEVIATION = re.compile(
-    r"\b(deviat\w*|differs?|depart\w*|not (?:in line|consistent) with|outside)\b(?:\W+\w+){0,5}?\W+"
-    r"(?:local\s+)?(guidelines?|pathway|guidance)\b", re.I)
-NO_DEVIATION = re.compile(r"^\W*(none|n/?a|no deviation|not applicable|in line with|consistent with|follows)\b", re.I)
-INTERVAL = re.compile(r"\b(assessment interval|review interval|review(?:ed)? (?:at|every|each)|"
-                      r"assess(?:ed|ment)? every|(?:6|six)[- ]monthly review)", re.I)
-INITIATED = re.compile(r"\b(?:therapy|treatment|denosumab)\s+(?:was\s+)?(?:initiated|started|commenced)\b(.{0,80})",
-                       re.I)
-FIRST_DOSE = re.compile(r"\bfirst dose\b(.{0,200})", re.I | re.S)
-TOLD = re.compile(r"\b(explained|informed|told|aware|understands?|discussed|advised|agrees?)\b", re.I)
-PRIMARY = re.compile(r"\b(GP|general practi\w*|(?:the |her |his |their )?practice|primary care)\b", re.I)
-FOLLOW_UP = re.compile(r"\b(follow[- ]?up|injections?|care|monitoring|recall|managed)\b", re.I)
+GUIDELINE = re.compile(r"\b(guidelines?|guidance|pathway|NICE|TA\s?\d+|formulary|policy|position statement|"
+                       r"protocol)\b", re.I)
+DEVIATION_HEADING = re.compile(r"\b(differs?|deviat\w*|departure|variation|exception)\b", re.I)
 
 
 @dataclass
@@ -56,53 +37,117 @@ class Letter(letters.PatientFields):
     information: str = ""
     initiated: date | None = None
     first_dose: date | None = None
+    last_dose: date | None = None
+    letter_date: date | None = None
     stated_next_due: date | None = None
+    nhs_labelled: bool = False
+    interval: str = ""
+    told: str = ""
+    mentions: list[str] = field(default_factory=list)
+    dose_dates: cl.DoseDates | None = None
     text: str = ""
 
+    @property
+    def dob(self) -> date | None:
+        d = dates.parse(self.get("dob"))
+        if d and self.letter_date and d >= self.letter_date and d.year >= 2000 and \
+                re.search(r"\D\d{2}\s*$", self.get("dob")):
+            d = d.replace(year=d.year - 100)          # '05.05.58' is 1958, '12.3.20' 1920
+        return d
 
-def read(text: str) -> Letter:
-    joined = letters.join_label_lines(text, LABELLED.only)
-    lt = Letter(text=joined)
-    for line in joined.splitlines():
-        m = LABELLED.line.match(line)
-        if m:
-            key = LABELLED.key(m.group(1))
-            lt.fields.setdefault(key, m.group(2).strip())
-    if "nhs_number" not in lt.fields:
-        m = re.search(r"\bNHS\s*(?:No\.?|number)?[:\s]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b", text, re.I)
-        if m:
-            lt.fields["nhs_number"] = m.group(1)
-    lt.diagnosis = letters.section(joined, H_DIAGNOSIS, HEADINGS)
-    lt.plan = letters.section(joined, H_PLAN, HEADINGS)
-    lt.threshold = letters.section(joined, H_THRESHOLD, HEADINGS)
-    lt.deviation = letters.section(joined, H_DEVIATION, HEADINGS)
-    lt.information = letters.section(joined, H_INFO, HEADINGS)
-    if lt.deviation and NO_DEVIATION.match(lt.deviation):
-        lt.deviation, lt.deviates = "", False
-    else:
-        lt.deviates = bool(lt.deviation) or bool(MENTIONS_DEVIATION.search(
-            re.sub(r"(?im)^.*\b(?:" + H_DEVIATION + r").*$", "", joined)))
-        if lt.deviates and not lt.deviation:
-            # no heading: the paragraph that says so is the explanation
-            for para in re.split(r"\n\s*\n", joined):
-                if MENTIONS_DEVIATION.search(para):
-                    lt.deviation = para.strip()
-                    break
-    # a labelled value first; else the sentence (which may run onto the next line)
-    m = INITIATED.search(joined)
-    lt.initiated = dates.parse(lt.get("initiated")) or (dates.parse(m.group(1)) if m else None)
-    m = FIRST_DOSE.search(joined)
-    lt.first_dose = dates.parse(lt.get("first_dose")) or (dates.parse(m.group(1)) if m else None)
-    m = re.search(r"\bnext (?:dose|injection) due\b(.{0,40})", joined, re.I)
-    lt.stated_next_due = dates.parse(m.group(1)) if m else None
+    @property
+    def latest_dose(self) -> date | None:
+        return self.dose_dates.latest_dose if self.dose_dates else self.first_dose
+
+    def identity_problems(self, on: date) -> list[tuple[str, str]]:
+        out = super().identity_problems(on)
+        if not self.get("nhs_number") and self.nhs_labelled:
+            out = [(f, ("is missing: the letter's NHS number label holds no number (a hospital number is not "
+                        "an NHS number). Add the patient's 10-digit NHS number.") if f == "NHS number" else p)
+                   for f, p in out]
+        return out
+
+
+def _sentences_with(text: str, *rxs: re.Pattern) -> list[str]:
+    return [s for s in cl.sentences(text) if all(rx.search(s) for rx in rxs)]
+
+
+def read(text: str, received: date | None = None) -> Letter:
+    lex = cl.lexicon()
+    c = cl.read(text, received)
+    s = c.sections
+    lt = Letter(text=text, mentions=c.mentions, dose_dates=c.dates)
+    for key, value in (("patient_name", c.patient.name), ("dob", c.patient.dob_raw),
+                       ("nhs_number", c.patient.nhs_raw), ("address", c.patient.address)):
+        if value:
+            lt.fields[key] = value
+    lt.nhs_labelled = c.patient.nhs_labelled
+    d = c.dates
+    lt.letter_date, lt.initiated, lt.first_dose, lt.last_dose = d.letter_date, d.initiated, d.first_dose, d.last_dose
+    lt.stated_next_due = d.stated_next_due
+    lt.diagnosis = s.get("diagnosis", "")
+    lt.plan = "\n".join(x for x in (s.get("plan", ""), s.get("follow_up", "")) if x)
+    body = "\n".join(x for x in (lt.plan, s.get("treatment", "")) if x)
+    # the assessment interval: in the plan or follow-up (or the treatment paragraph)
+    interval = lex.rx("phrases", "interval")
+    hits = _sentences_with(body, interval) or _sentences_with(s.get("threshold", ""), interval)
+    lt.interval = hits[0] if hits else ""
+    # the fast-track threshold: its own section, else a sentence of the plan that says when to refer back
+    rerefer = lex.rx("phrases", "rerefer")
+    lt.threshold = s.get("threshold", "")
+    if letters.words(lt.threshold) < 4:
+        hits = _sentences_with(body, rerefer, re.compile(r"\b(if|should|when|where|in case|any|for)\b", re.I))
+        lt.threshold = "\n".join(hits)
+    # local guidelines: does the letter say it deviates, and if so does it explain why?
+    lt.deviates, lt.deviation = _deviation(text, s.get("deviation", ""), lex)
+    # information given to the patient
+    told, primary, follow = (lex.rx("phrases", k) for k in ("told", "primary_care", "follow_up"))
+    lt.information = s.get("information", "")
+    said = [x for x in cl.sentences(lt.information or "") + cl.sentences(text)
+            if told.search(x) and primary.search(x) and follow.search(x) and not re.match(r"\s*cc\b", x, re.I)]
+    lt.told = said[0] if said else ""
     return lt
+
+
+def _deviation(text: str, section: str, lex) -> tuple[bool, str]:
+    """(deviates, the explanation given). A 'Local guidelines' heading alone says nothing; a heading
+    that itself says the advice differs does, unless what follows says there is no deviation."""
+    deviates_rx, conforms_rx = lex.rx("phrases", "deviates"), lex.rx("phrases", "conforms")
+    head = re.search(r"(?im)^\s*(?:\d+[.)]\s*)?(" + cl._alt(lex.words("headings", "deviation")) + r")", text or "")
+    heading_says = bool(head and DEVIATION_HEADING.search(text[head.start():text.find("\n", head.start())]))
+    statements = []
+    for sent in cl.sentences(text):
+        m = deviates_rx.search(sent)
+        if m and (GUIDELINE.search(sent) or (section and sent in " ".join(section.split()))):
+            if re.search(r"\b(not|no|never|nothing)\W+(?:\w+\W+)?$", sent[:m.start()], re.I) and \
+                    not re.match(r"not\b", m.group(0), re.I):
+                continue                       # "does not deviate", "is not outside"
+            statements.append(sent)
+    first = cl.sentences(section)[0] if section else ""
+    if heading_says and first and conforms_rx.search(first) and not statements:
+        return False, ""
+    if not statements and not heading_says:
+        return False, ""
+    if not statements and heading_says and not section:
+        return False, ""
+    # the explanation: the deviation section, else the paragraph(s) around the statement
+    told = lex.rx("phrases", "told")
+    primary = lex.rx("phrases", "primary_care")
+    source = section or "\n".join(statements)
+    kept = [x for x in cl.sentences(source) if not (told.search(x) and primary.search(x))]
+    return True, " ".join(kept)
+
+
+def explained(deviation: str) -> bool:
+    because = cl.lexicon().rx("phrases", "because")
+    return letters.words(deviation) >= 12 and bool(because.search(deviation))
 
 
 def problems(lt: Letter, on: date) -> list[tuple[str, str]]:
     """What the specification requires and the letter lacks, each with what to add."""
     out = []
     if not lt.get("patient_name"):
-        out.append(("patient name", "is missing. Add 'Patient: <full name>'."))
+        out.append(("patient name", "is missing. Add 'Patient: <full name>' (or a 'Re:' line with the name)."))
     if not lt.get("address"):
         out.append(("address", "is missing. Add the patient's address."))
     out += lt.identity_problems(on)
@@ -113,30 +158,31 @@ def problems(lt: Letter, on: date) -> list[tuple[str, str]]:
                                               "'Denosumab therapy initiated: 18/08/2026'."))
     elif lt.initiated > on:
         out.append(("date therapy initiated", f"{dates.uk(lt.initiated)} is in the future."))
-    if lt.first_dose is None:
-        out.append(("first dose", "the date of the first dose given in secondary care is missing. Add e.g. "
+    latest = lt.latest_dose
+    if latest is None:
+        out.append(("first dose", "the date of the first dose given in secondary care (or, for a patient "
+                                  "already on treatment, of the last dose) is missing. Add e.g. "
                                   "'First dose given: 18/08/2026'."))
-    elif lt.first_dose > on:
-        out.append(("first dose", f"{dates.uk(lt.first_dose)} is in the future: transfer after the first dose."))
-    elif lt.initiated and lt.first_dose < lt.initiated:
+    elif latest > on:
+        out.append(("first dose", f"{dates.uk(latest)} is in the future: transfer after the first dose."))
+    elif lt.initiated and lt.first_dose and lt.first_dose < lt.initiated:
         out.append(("first dose", f"{dates.uk(lt.first_dose)} is before therapy was initiated "
                                   f"({dates.uk(lt.initiated)})."))
     if letters.words(lt.plan) < 5:
         out.append(("management plan", "is missing. Add a 'Recommendation / management plan' section."))
-    if not INTERVAL.search(lt.plan + "\n" + lt.threshold):
+    if not lt.interval:
         out.append(("assessment interval", "the management plan does not give the assessment interval. Add e.g. "
                                            "'Assessment interval: review at each 6-monthly injection'."))
-    if letters.words(lt.threshold) < 5 and not re.search(r"re-?refer", lt.plan, re.I):
+    if letters.words(lt.threshold) < 4:
         out.append(("fast-track re-referral", "the threshold for fast-track re-referral is missing. Add when and "
                                               "how the practice should refer back."))
-    if lt.deviates and letters.words(lt.deviation) < 12:
+    if lt.deviates and not explained(lt.deviation):
         out.append(("deviation from local guidelines", "the letter says its advice differs from local guidelines "
                                                        "but does not explain why. Add the explanation, including "
                                                        "the management the patient has had to date."))
-    sentences = re.split(r"(?<=[.!?])\s+|\n\s*\n", lt.information or lt.text)
-    if not any(TOLD.search(x) and PRIMARY.search(x) and FOLLOW_UP.search(x) for x in sentences):
+    if not lt.told:
         out.append(("information given to the patient", (
             "the letter does not confirm the patient was told that their follow-up is now with their GP practice. "
-            if lt.information else "is missing. Confirm what the patient has been told about their condition and "
-            "that their follow-up is now with their GP practice.")))
+            if lt.information else "is missing. Confirm that the patient was given information about their "
+            "condition and told that their follow-up is now with their GP practice.")))
     return out

@@ -9,24 +9,31 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from bot import dates, nhs
+from bot.reading import clinicletter as cl
 from bot.periods import LONDON, london
 from bot.replies import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, utcnow
 
 name = "register_updates"
-DENOSUMAB = re.compile(r"\b(denosumab|prolia)\b", re.I)
-EVENT = re.compile(r"\b(untoward|adverse (?:event|reaction|drug reaction)|significant event|serious incident|"
-                   r"emergency admission|admitted to (?:hospital|the|a\b)|admitted as an emergency|"
-                   r"hospital admission|osteonecrosis|anaphyla\w+)", re.I)
-DIED = re.compile(r"\b(died|deceased|passed away|death of|has died|date of death)\b", re.I)
-LEFT = re.compile(r"\b(left (?:the|our) practice|has left|moved away|moved out of the area|registered elsewhere|"
-                  r"deregistered|de-registered|no longer registered)\b", re.I)
-STOPPED = re.compile(r"\b(stopped|discontinued|stopping|ceased|withdrawn from) (?:the |her |his |their )?"
-                     r"(?:treatment|denosumab|therapy|injections?)\b|no longer (?:on|having|receiving) denosumab", re.I)
-DOSE = re.compile(r"\b(given|administered|injected|had (?:her|his|their) (?:dose|injection)|dose (?:given|done)|"
-                  r"injection (?:given|done))\b", re.I)
+COUNTED = re.compile(r"\b(?:total\W+\d+|\d+\s+(?:\w+\s+)?(?:injections|doses))\b|\bnot (?:been )?claimed\b", re.I)
 BIRTH = re.compile(r"\b(DOB|D\.O\.B|born|birth)\b\W*$", re.I)
+
+
+def _rx(key: str) -> re.Pattern:
+    """The lexicon's words for one kind of update (catalogue/lexicon/letters.toml, [updates])."""
+    return cl.lexicon().rx("updates", key)
+
+
+class _Words:
+    """DENOSUMAB, EVENT, DIED, LEFT, STOPPED, DOSE: read from the lexicon when used."""
+
+    def __getattr__(self, key):
+        return _rx({"DENOSUMAB": "drug", "EVENT": "event", "DIED": "died", "LEFT": "left", "STOPPED": "stopped",
+                    "DOSE": "dose"}[key])
+
+
+W = _Words()
 
 
 @dataclass
@@ -53,8 +60,9 @@ def _entries(ctx: Context) -> tuple[list, list[dict]]:
             continue
         r = conn.execute("SELECT * FROM register WHERE nhs_number=?", (n,)).fetchone()
         if r is None:
-            problems.append(error(f"NHS number ending {n[-4:]}", "is not on any practice's denosumab register. "
-                                  "If the patient is new, ask the hospital to send the transfer letter."))
+            problems.append(error(f"NHS number {nhs.display(n)}", "is not on any practice's denosumab register, so "
+                                  "nothing was recorded for this patient. If the patient is new to the service, ask "
+                                  "the hospital to send the transfer letter."))
         else:
             rows.append(r)
     if not numbers and ctx.case_id is not None:
@@ -70,21 +78,50 @@ def match(ctx: Context) -> bool:
     text = ctx.parsed.subject + "\n" + ctx.parsed.new_text
     linked = ctx.case_id is not None and ctx.conn.execute(
         "SELECT 1 FROM register WHERE case_id=?", (ctx.case_id,)).fetchone()
-    if not (linked or DENOSUMAB.search(text)):
+    if not (linked or W.DENOSUMAB.search(text)):
         return False
     if re.search(r"\bclaim", ctx.parsed.subject, re.I):
         return False
-    if not (EVENT.search(text) or DIED.search(text) or LEFT.search(text) or STOPPED.search(text) or DOSE.search(text)):
+    if not (W.EVENT.search(text) or W.DIED.search(text) or W.LEFT.search(text) or W.STOPPED.search(text) or W.DOSE.search(text)):
         return False
     rows, problems = _entries(ctx)
+    if not rows and COUNTED.search(text):
+        return False     # a count of injections for patients on no register: a claim (principle 6), not an update
     ctx.extracted = (rows, problems)
     return bool(rows or problems)
 
 
-def _date_in(text: str) -> date | None:
-    for pos, d, _ in dates.find(text):
-        if not BIRTH.search(text[max(0, pos - 30):pos]):
-            return d
+def _date_in(text: str, on: date | None = None, event: bool = False) -> date | None:
+    """The date an update is about. Dates of birth (by label, or decades old in a table column)
+    are not; 'today' / 'yesterday' count from the day the message was received; for an event the
+    date after 'Date of event' / 'admitted on' / 'died on' comes first."""
+    pivot = ((on or date.today()).year + 1) % 100
+    found = [d for d in cl.dated(text, pivot, near=on)
+             if d.role != "dob" and not BIRTH.search(text[max(0, d.pos - 30):d.pos])]
+    real = [d for d in found if d.date]
+    if on:
+        recent = [d for d in real if (on - d.date).days <= 400]
+        if real and not recent and not found[0].date is None:
+            return None
+        real = recent
+    if event and real:
+        labelled = cl.lexicon().rx("updates", "event_date")
+        for d in real:
+            m = None
+            for m in labelled.finditer(text, max(0, d.pos - 40), d.pos):
+                pass
+            if m and m.group(0).lower() != "on" and re.fullmatch(r"[\s:\-–]*(?:\w+day\s+)?", text[m.end():d.pos]):
+                return d.date
+    if real:
+        return real[0].date
+    if found:
+        return None if found[0].date is None else found[0].date
+    if on:
+        lex = cl.lexicon()
+        if lex.rx("date_roles", "yesterday").search(text):
+            return date.fromordinal(on.toordinal() - 1)
+        if lex.rx("date_roles", "today").search(text):
+            return on
     return None
 
 
@@ -108,15 +145,15 @@ def handle(ctx: Context) -> Decision:
             errors.append(error(label, "is not on your practice's denosumab register, so lesbot cannot record "
                                        "this for you. If the patient has moved to you, ask the contract team."))
             continue
-        when = _date_in(part)
-        if EVENT.search(part) or (DIED.search(part) and not several):
-            kind = "death" if DIED.search(part) else "emergency admission" if re.search(
+        when = _date_in(part, on, event=bool(W.EVENT.search(part) or W.DIED.search(part)))
+        if W.EVENT.search(part) or (W.DIED.search(part) and not several):
+            kind = "death" if W.DIED.search(part) else "emergency admission" if re.search(
                 r"admi(?:ssion|tted)", part, re.I) else "significant adverse event"
             items.append(Item(r, "event", when, kind))
             if kind == "death":
                 items.append(Item(r, "died", when or on))
             continue
-        for what, rx in (("died", DIED), ("left", LEFT), ("stopped", STOPPED)):
+        for what, rx in (("died", W.DIED), ("left", W.LEFT), ("stopped", W.STOPPED)):
             if rx.search(part):
                 if r["status"] != "active":
                     errors.append(error(label, f"recalls already stopped ({r['status']}); nothing changed."))

@@ -1,0 +1,1 @@
+"""Words and phrases lesbot reads mail by, as data: one TOML file per service (see README)."""
