@@ -122,6 +122,7 @@ class Result:
     practice: str | None = None
     why: str = ""
     existing: object = None
+    candidates: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -136,10 +137,16 @@ def _one(ctx: Context, doc: Doc, cover: str, on) -> Result:
     if problems:
         return Result(doc, lt, "rejected", problems)
     evidence = "\n".join((ctx.parsed.subject, cover, doc.text))
-    practice, why = find_practice(conn, lt, evidence, casework.copied_orgs(conn, ctx.parsed))
+    copied = casework.copied_orgs(conn, ctx.parsed)
+    hinted = ctx.hints.get("practice")
+    practice, why = (hinted, "") if hinted else find_practice(conn, lt, evidence, copied)
     if practice is None:
+        # what a person needs to settle it: every practice the letter or its copies point to
+        candidates = [f"{casework.name_of(conn, c)} (named in the letter)" for c in cl.practices_in(
+            evidence, _practices(conn))] + [f"{casework.name_of(conn, o.ods_code)} (copied in)"
+                                            for o in copied if o.kind == "practice"]
         return Result(doc, lt, "held", why=why + ". The contract team will match the practice and the patient "
-                                                 "will then join its register.")
+                                                 "will then join its register.", candidates=candidates)
     org = casework.org(conn, practice)
     if SERVICE not in org.services:
         return Result(doc, lt, "held", practice=practice, why=(
@@ -181,7 +188,8 @@ def _single(ctx: Context, r: Result, keys: set) -> Decision:
                         reply=Reply("transfer_result", {"state": "incomplete"}))
     if r.state == "held":
         return Decision("quarantined", "denosumab_transfer", [error("practice", r.why)], case_kind="transfer",
-                        keys=keys, reply=Reply("transfer_result", {"state": "held", "why": r.why}))
+                        keys=keys, reply=Reply("transfer_result", {"state": "held", "why": r.why}),
+                        reading=_reading(r))
     if r.state == "already":
         return Decision("accepted", "denosumab_transfer", [error("register", "already on the register")],
                         case_kind="transfer", keys=keys, reply=Reply("transfer_result", {
@@ -193,6 +201,13 @@ def _single(ctx: Context, r: Result, keys: set) -> Decision:
                     notices=[notice] if notice else [],
                     reply=Reply("transfer_result", {"state": "accepted", "practice": casework.name_of(conn, r.practice),
                                                     "next_due": dates.uk(next_due), "patient": r.label}))
+
+
+def _reading(r: Result) -> dict:
+    """What lesbot read of a held letter, for `lesbot quarantine show` (never mailed)."""
+    return {"patient": r.label, "practice candidates": r.candidates or ["none found"],
+            "first dose": dates.uk(r.lt.latest_dose) if getattr(r.lt, "latest_dose", None) else "not read",
+            "to settle it": "lesbot quarantine release ID --set practice=ODS"}
 
 
 def _several(ctx: Context, results: list[Result], keys: set) -> Decision:
@@ -229,7 +244,9 @@ def _several(ctx: Context, results: list[Result], keys: set) -> Decision:
     def apply_all(wconn, case_id):
         for a in applies:
             a(wconn, case_id)
+    held = [r for r in results if r.state == "held"]
     return Decision(outcome, "denosumab_transfer", errors, case_kind="transfer", keys=keys,
+                    reading={r.label: _reading(r) for r in held},
                     apply=apply_all if applies else None, notices=notices,
                     reply=Reply("denosumab_transfers", {"letters": lines, "all_accepted": outcome == "accepted"}))
 
