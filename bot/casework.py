@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-from email.utils import getaddresses
 
 from bot.attachments import text_of
 from bot.directory import Org, _split, org_for
@@ -48,7 +47,7 @@ def address_of(conn, code: str | None) -> str | None:
 def copied_orgs(conn, parsed) -> list[Org]:
     """Directory organisations in To/Cc (other than us)."""
     found = []
-    for _, addr in getaddresses(parsed.all("to") + parsed.all("cc")):
+    for addr in parsed.addresses("to", "cc"):
         o = org_for(conn, addr) if addr else None
         if o and all(o.ods_code != f.ods_code for f in found):
             found.append(o)

@@ -180,6 +180,9 @@ class Settings(BaseSettings):
     smtp_port: int = Field(2525, ge=1, le=65535)
     # An Authentication-Results authserv-id to trust (e.g. your relay); empty: don't check.
     trusted_authserv_id: str = ""
+    # Envelope senders allowed to send for any directory address (e.g. a forwarding relay that
+    # rewrites the envelope). Anyone else's envelope must be the From address or its organisation's.
+    trusted_envelope_senders: list[str] = []
     contract_team: str = ""
     # Untoward events under the denosumab LES are forwarded here (the clinical governance lead).
     clinical_governance: str = ""

@@ -183,12 +183,12 @@ class Mailer:
                 self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
             except DeliveryUnknown as e:
                 log.warning("outbox %s: %s", r["id"], e)
-                self._write(lambda: self._mark_unknown(r["id"], str(e)))
+                self._write(lambda e=e: self._mark_unknown(r["id"], str(e)))
                 failed += 1
                 continue
             except Exception as e:
                 log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
-                self._write(lambda: self._mark_failed(r, e))
+                self._write(lambda e=e: self._mark_failed(r, e))
                 failed += 1
                 continue
             self._write(lambda: self._mark_sent(r["id"]))

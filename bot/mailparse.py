@@ -59,6 +59,12 @@ class Parsed:
     def all(self, name: str) -> list[str]:
         return [decode_header(v) for v in self.msg.get_all(name, [])]
 
+    def addresses(self, *names: str) -> list[str]:
+        """The bare addresses in these headers, parsed before any encoded-word is decoded
+        (a display name must never become an address)."""
+        values = [re.sub(r"\r?\n[ \t]*", " ", str(v)) for n in names for v in self.msg.get_all(n, [])]
+        return [a.strip().lower() for _, a in email.utils.getaddresses(values) if a and "@" in a]
+
 
 def decode_header(value) -> str:
     if value is None:
@@ -101,7 +107,10 @@ def normalise_message_id(value: str) -> str:
 
 
 def bare_address(value: str) -> tuple[str, str]:
-    name, addr = email.utils.parseaddr(value or "")
+    """(display name, address) of an address header. Give it the header *as sent*: the address
+    is parsed before the name is decoded, so an encoded-word name that decodes to
+    '"Dr K Osei" <someone@nhs.net>,' is only ever a name."""
+    name, addr = email.utils.parseaddr(re.sub(r"\r?\n[ \t]*", " ", str(value or "")))
     return decode_header(name), addr.strip().lower()
 
 
@@ -196,7 +205,8 @@ def parse(raw: bytes) -> Parsed:
     headers: dict[str, str] = {}
     for k, v in msg.items():
         headers.setdefault(k.lower(), decode_header(v))
-    from_name, from_addr = bare_address(headers.get("from", ""))
+    raw_from = msg.get("From")
+    from_name, from_addr = bare_address(raw_from if isinstance(raw_from, str) else headers.get("from", ""))
     plain, html, attachments, defects = [], [], [], [str(d) for d in msg.defects]
     for part in msg.walk():
         if part.is_multipart():

@@ -15,7 +15,6 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.utils import getaddresses
 from zoneinfo import ZoneInfo
 
 import handlers as handler_registry
@@ -83,7 +82,7 @@ class Pipeline:
         env_from = row["envelope_from"]
         facts.service, facts.inbox = s.route(
             (row["envelope_to"] or "").split(",") +
-            [a for _, a in getaddresses(p.all("delivered-to") + p.all("x-original-to") + p.all("to") + p.all("cc"))])
+            p.addresses("delivered-to", "x-original-to", "to", "cc"))
         facts.body_hash = f"{facts.service}:{body_digest(p)}"      # the same words to another service are new
 
         first = conn.execute(
@@ -128,7 +127,7 @@ class Pipeline:
             if org is None:
                 return Decision("quarantined", "unknown_sender",
                                 [error("from", f"{p.from_addr or 'no sender'} is not in the directory")]), facts
-            why = rules.spoof_reason(p, env_from, s)
+            why = rules.spoof_reason(p, env_from, s, org_of=lambda a: getattr(org_for(conn, a), "ods_code", None))
             if why:
                 return Decision("quarantined", "spoofed", [error("from", why)]), facts
         vetting = self.vetter.vet(p.attachments)

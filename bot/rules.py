@@ -92,17 +92,28 @@ def machine_reason(p: Parsed, envelope_from: str | None) -> str:
     return ""
 
 
-def spoof_reason(p: Parsed, envelope_from: str | None, settings) -> str:
+def spoof_reason(p: Parsed, envelope_from: str | None, settings, org_of=None) -> str:
+    """Is the From address forged? Every NHS user shares nhs.net, so the whole envelope
+    address must be the From address, or another directory address of the same organisation
+    (a shared mailbox sent as by a member of staff), or one the operator trusts to send for
+    others (settings.trusted_envelope_senders). `org_of(address)` gives an address's ODS code."""
     env = envelope_from
     if env is None:
         rp = p.msg.get("Return-Path")
         env = bare_address(str(rp))[1] if rp is not None else None
+    env = (env or "").strip().strip("<>").strip().lower()
     if env:
-        env_domain = env.rpartition("@")[2].lower()
+        env_domain = env.rpartition("@")[2]
         from_domain = p.from_addr.rpartition("@")[2]
         if env_domain != from_domain:
             return (f"From domain {from_domain} differs from the envelope sender's domain "
                     f"{env_domain}")
+        vouched = {a.lower() for a in settings.trusted_envelope_senders}
+        if env != p.from_addr and env not in vouched and org_of is not None:
+            mine, theirs = org_of(env), org_of(p.from_addr)
+            if mine is None or mine != theirs:
+                return ("the envelope sender is a different address from the From address"
+                        + (" and not of the same organisation" if mine else " and not in the directory"))
     trusted = settings.trusted_authserv_id.strip().lower()
     if trusted:
         for value in p.all("Authentication-Results"):

@@ -30,12 +30,20 @@ class InboxHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         try:
             new_id = await self.intake.store_async(
-                raw, "smtp", datetime.now(timezone.utc), envelope.mail_from or "",
+                raw, "smtp", datetime.now(timezone.utc), null_sender(envelope.mail_from),
                 [a.lower() for a in envelope.rcpt_tos])
         except Exception as e:  # disk full, locked too long: ask the sender to retry
             log.error("could not store a message: %s", e)
             return "451 4.3.0 Temporary failure storing the message; try again later"
         return f"250 2.0.0 OK stored as {new_id}"
+
+
+def null_sender(mail_from: str | None) -> str:
+    """The envelope sender as a bare address; `MAIL FROM:<>` (a bounce) arrives as "<>"."""
+    addr = (mail_from or "").strip()
+    if addr.startswith("<") and addr.endswith(">"):
+        addr = addr[1:-1].strip()
+    return addr
 
 
 def factory(settings, intake):
