@@ -12,18 +12,77 @@ import json
 import re
 from datetime import date, datetime, timedelta
 
+import logging
+
 from bot import casework, dates, imskparse, letters, nhs, workdays
+from bot.attachments import text_of
 from bot.dates import months_after
 from bot.periods import london
+from bot.reading import forms
 from bot.replies import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit
 
+log = logging.getLogger("lesbot.imsk")
 name = "imsk"
 SERVICE = "imsk"
 DISCHARGED = re.compile(r"\bdischarged\b", re.I)
 SELF_REFERRAL = re.compile(r"\bself[- ]referr", re.I)
-TRANSFER = re.compile(r"\btransfer(?:red)?\b", re.I)
+TRANSFER = re.compile(r"\btransfer(?:red|ring)?\b", re.I)
+FIELD_NAMES = {"patient_name": "Patient name", "dob": "Date of birth", "nhs_number": "NHS number",
+               "registered_practice": "Registered practice", "specialty": "Referral specialty",
+               "clinical": "Clinical details", "red_flags": "Red flags", "urgency": "Urgency"}
+
+
+def _text(ctx: Context, whole: bool) -> str:
+    """The body (with a forwarded chain when whole) and the text of PDF/DOCX attachments; Word files
+    in reading order with their tick boxes. Kept on the context: a PDF is read once."""
+    cache = ctx.__dict__.setdefault("_imsk_text", {})
+    if whole not in cache:
+        parts = [ctx.parsed.text if whole else ctx.parsed.new_text]
+        for att in ctx.vetting.kept:
+            try:
+                if att.kind == "docx":
+                    parts.append(forms.docx_text(att.data))
+                elif att.kind == "pdf":
+                    parts.append(text_of(att))
+            except Exception as e:       # a damaged file: the reply will say what is missing
+                log.warning("could not read a %s attachment: %s", att.kind, type(e).__name__)
+        cache[whole] = "\n\n".join(p for p in parts if p)
+    return cache[whole]
+
+
+_ABBREV = forms.load_lexicon("imsk")["practice_abbreviations"]
+_GENERIC = set(forms.load_lexicon("imsk")["practice_generic"]["words"])
+
+
+def _resolve_practice(conn, value: str) -> str | None:
+    """The one directory practice a written value names: ODS code, full name or postcode, then the
+    name with its short forms written out ('Pendle Moss MC'), then its distinctive words."""
+    code = letters.practice_from(conn, value)
+    if code:
+        return code
+    words = re.findall(r"[a-z0-9]+", value.lower().replace("'", ""))
+    expanded = " ".join(_ABBREV.get(w, w) for w in words)
+    code = letters.practice_from(conn, expanded)
+    if code:
+        return code
+    have = set(expanded.split())
+    hits = []
+    for row in conn.execute("SELECT ods_code, name FROM orgs WHERE kind='practice'"):
+        distinct = {w for w in re.findall(r"[a-z0-9]+", row["name"].lower().replace("'", "")) if w not in _GENERIC}
+        if distinct and distinct <= have:
+            hits.append(row["ods_code"])
+    if len(hits) == 1:
+        return hits[0]
+    try:                             # the shared practice reader: fuzzy names ('Pendel Moss Med Ctr')
+        from bot.reading import practices
+        found = practices.match_name(value, practices.Directory.of(conn))
+    except Exception:                # not there yet, or a directory it cannot read: ask instead
+        return None
+    if len(found) == 1 or (len(found) > 1 and found[0][1] >= 90 and found[0][1] - found[1][1] >= 10):
+        return found[0][0]
+    return None
 
 
 def _is_team(ctx: Context) -> bool:
@@ -66,23 +125,48 @@ def _referral(ctx: Context, earlier) -> Decision:
     conn, s = ctx.conn, ctx.settings.imsk
     received = ctx.received_at
     on = london(received).date()
-    r = imskparse.read_referral(casework.letter_text(ctx))
-    if earlier is not None:           # a reply completing an incomplete referral
-        r.fields = {**json.loads(earlier["patient"]), **{k: v for k, v in r.fields.items() if v}}
+    if earlier is not None:           # a reply completing an incomplete referral: what it says now
+        r = imskparse.read_referral(_text(ctx, whole=False), "", on)
+        before = json.loads(earlier["patient"])
+        r.fields = {**before, **{k: v for k, v in r.fields.items() if v}}
+        r.practices = r.practices + ([before["registered_practice"]] if before.get("registered_practice") else [])
+        if before.get("_self_referral_back") and not r.self_referral_back:
+            r.self_referral_back = date.fromisoformat(before["_self_referral_back"])
+    else:
+        r = imskparse.read_referral(_text(ctx, whole=True), ctx.parsed.subject, on)
     problems = [error(f, p) for f, p in r.problems(on)]
-    registered = letters.practice_from(conn, r.get("registered_practice")) if r.get("registered_practice") else None
+    registered = next((c for c in (_resolve_practice(conn, v) for v in r.practices) if c), None)
+    if registered:
+        r.fields["registered_practice"] = casework.name_of(conn, registered)
+    else:
+        named = next((v for v in r.practices if imskparse.looks_like_practice(v)), None)
+        if named:
+            problems.append(error("registered practice", f"'{named}' is not a practice lesbot knows. Give the "
+                                                         "practice's name as the NHS lists it, or its ODS code."))
+        elif ctx.org is not None and ctx.org.kind == "practice":
+            # the practice writing about its own patient (principle 4): said in the acknowledgement
+            registered = ctx.org.ods_code
+            r.fields["registered_practice"] = casework.name_of(conn, registered)
+            r.read["registered practice"] = "assumed: the referring practice (no other practice was named)"
+        else:
+            problems.append(error("registered practice", "is missing. Add 'Registered practice: <name> (<ODS code>)'."))
     returned = ""
     if r.under_18(on):
         returned = "the patient is under 18: the IMSK service sees adults only. Refer to paediatric services."
-    elif r.get("registered_practice"):
+    elif registered:
         org = casework.org(conn, registered)
         if org is None or SERVICE not in org.services:
-            returned = (f"the patient's practice ({r.get('registered_practice')}) is not one the IMSK service "
-                        "covers, so the patient cannot be seen here. Refer to the service for their area.")
+            returned = (f"the patient's practice ({casework.name_of(conn, registered)}) is not one the IMSK service "
+                        "covers: patients of practices not covered by the service are excluded, so the patient "
+                        "cannot be seen here. Refer to the service for their area.")
     state = "returned" if returned else "incomplete" if problems else "awaiting_triage"
     urgent = r.red_flags is True or r.urgency == "urgent"
     due = workdays.add_working_days(received, s.triage_working_days, tuple(ctx.settings.calendar.closures))
     followup_of = None
+    self_back = None
+    if r.self_referral_back and on <= months_after(r.self_referral_back, s.self_referral_months):
+        self_back = r.self_referral_back
+        r.fields["_self_referral_back"] = self_back.isoformat()
     if state == "awaiting_triage" and r.nhs_number:
         back = conn.execute("SELECT id, discharged_on FROM imsk_referrals WHERE nhs_number=? AND specialty=? AND "
                             "discharged_on IS NOT NULL ORDER BY discharged_on DESC LIMIT 1",
@@ -111,13 +195,39 @@ def _referral(ctx: Context, earlier) -> Decision:
                 "nhs_number": nhs.display(r.nhs_number)},
             "specialty": r.specialty, "mecfs": r.mecfs, "urgent": urgent, "red_flags": r.red_flags,
             "due": dates.uk(due), "referrer": casework.name_of(conn, ctx.org.ods_code),
-            "followup_of": reference(followup_of) if followup_of else ""}, case_id=case_id))
+            "followup_of": reference(followup_of) if followup_of else "",
+            "self_referral_back": dates.uk(self_back) if self_back else ""}, case_id=case_id))
     outcome = {"awaiting_triage": "accepted"}.get(state, "rejected")
     errors = problems if state == "incomplete" else [error("returned to GP", returned)] if returned else []
     return Decision(outcome, "imsk_referral", errors, case_kind="imsk_referral", apply=apply, notices=notices,
                     case_id=case_id, keys={f"nhs:{r.nhs_number}"} if r.nhs_number else set(),
                     reply=Reply("imsk_result", {"state": state, "returned": returned, "due": dates.uk(due),
-                                                "urgent": urgent, "followup": bool(followup_of)}))
+                                                "urgent": urgent, "followup": bool(followup_of or self_back),
+                                                "read": _echo(r), "assumed": r.read}))
+
+
+def _echo(r) -> list[tuple[str, str]]:
+    """What lesbot read, field by field, for the sender to check (principle 4). Nothing that
+    identifies the patient: the name as found or not, the NHS number's last digits, the age."""
+    out = []
+    for key, label in FIELD_NAMES.items():
+        value = r.get(key)
+        if key == "patient_name" and value:
+            value = "found"
+        elif key == "nhs_number" and value:
+            value = f"ending {r.nhs_number[-4:]}" if r.nhs_number else "(not 10 digits)"
+        elif key == "dob" and value:
+            value = f"found (age {imskparse.age_on(r.dob, r.on)})" if r.dob and r.dob < r.on else "(not a real date)"
+        elif key == "clinical" and value:
+            value = f"found ({len(value.split())} words)"
+        elif key == "specialty" and r.specialty:
+            value = r.specialty.capitalize() + (" (ME/CFS)" if r.mecfs else "")
+        elif key == "red_flags" and r.red_flags is not None:
+            value = "yes" if r.red_flags else "no"
+        elif key == "urgency" and r.urgency:
+            value = r.urgency
+        out.append((label, value or "(not found)"))
+    return out
 
 
 # -- the triage team ---------------------------------------------------------------------------
@@ -126,12 +236,13 @@ def _from_team(ctx: Context) -> Decision:
     text = ctx.parsed.new_text
     now = ctx.received_at
     today = london(now).date()
-    if SELF_REFERRAL.search(text):
-        return _self_referral(ctx, text, today)
     row = conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (ctx.case_id,)).fetchone() if ctx.case_id else None
     if row is None:
         refs = [int(n) for n in re.findall(r"LES-(\d{6,})", text)]
         row = conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (refs[0],)).fetchone() if refs else None
+    if row is None and SELF_REFERRAL.search(text):
+        # not in any referral's thread: the service recording a patient's self-referral
+        return _self_referral(ctx, text, today)
     if row is None:
         return Decision("rejected", "imsk_triage", [error("reference", "lesbot could not tell which referral this is "
                                                                      "about. Reply to the referral's email.")],
@@ -141,7 +252,7 @@ def _from_team(ctx: Context) -> Decision:
     # the GP who referred, else the practice's shared address
     sender = conn.execute("SELECT from_addr FROM messages WHERE id=?", (row["message"],)).fetchone()
     gp = (sender[0] if sender and sender[0] else None) or casework.address_of(conn, row["referrer_code"])
-    if DISCHARGED.search(text):
+    if DISCHARGED.search(text) and row["state"] in ("triaged", "discharged"):
         day = dates.parse(text) or today
         lines.append(f"{ref}: discharged on {dates.uk(day)}; a self-referral for the same condition until "
                      f"{dates.uk(months_after(day, s.self_referral_months))} is a follow-up.")
@@ -153,9 +264,8 @@ def _from_team(ctx: Context) -> Decision:
         return Decision("accepted", "imsk_discharge", apply=apply, case_id=row["id"],
                         reply=Reply("imsk_triage_result", {"lines": lines}))
     if TRANSFER.search(text) and row["state"] == "triaged":
-        decision, _, _ = imskparse.read_decision(text)
-        last = _dated(text, r"last appointment")
-        appt = next((d for _, d, _ in dates.find(text) if d and d != last), None)
+        decision = _transfer_to(text)
+        last, appt = imskparse.transfer_dates(text, today)
         ok = bool(appt and last and appt <= last + timedelta(weeks=s.transfer_weeks))
         transfers = json.loads(row["transfers"] or "[]") + [{
             "to": decision, "at": today.isoformat(), "last_appointment": last.isoformat() if last else None,
@@ -166,11 +276,24 @@ def _from_team(ctx: Context) -> Decision:
                      f"; NOT within {s.transfer_weeks} weeks of the last appointment" if appt and last else
                      "; give the last appointment and the new appointment dates to check the 3-week standard"))
 
+        if gp:
+            notices.append(Notice(gp, "imsk_outcome_to_gp", {
+                "decision": f"transferred within the service to {to_name} (a follow-up, not a new first "
+                            "appointment)", "appointment": dates.uk(appt),
+                "patient": f"NHS number ending {row['nhs_number'][-4:]}" if row["nhs_number"] else "",
+                "note": ""}, case_id=row["id"]))
+        if appt and last and not ok and s.service_lead:
+            notices.append(Notice(s.service_lead, "imsk_to_lead", {
+                "problems": [f"Transfer to {to_name}: the new appointment {dates.uk(appt)} is more than "
+                             f"{s.transfer_weeks} weeks after the last appointment ({dates.uk(last)}); routine "
+                             f"transfers must be seen by {dates.uk(last + timedelta(weeks=s.transfer_weeks))}."]},
+                case_id=row["id"]))
+
         def apply(wconn, cid):
             wconn.execute("UPDATE imsk_referrals SET transfers=? WHERE id=?", (json.dumps(transfers), row["id"]))
-        return Decision("accepted", "imsk_transfer", apply=apply, case_id=row["id"],
+        return Decision("accepted", "imsk_transfer", apply=apply, case_id=row["id"], notices=notices,
                         reply=Reply("imsk_triage_result", {"lines": lines}))
-    decision, appt, note = imskparse.read_decision(text)
+    decision, appt, note = imskparse.read_decision(text, today)
     if decision is None:
         return Decision("rejected", "imsk_triage", [error("decision", (
             "lesbot could not find the triage decision. Write 'Decision: ' and one of: return to GP, "
@@ -188,7 +311,8 @@ def _from_team(ctx: Context) -> Decision:
     if accepted_into:
         if appt is None:
             problems.append(error("first appointment", "give the first appointment date (DD/MM/YYYY)."))
-        elif row["urgency"] == "routine" and not row["followup_of"]:
+        elif row["urgency"] == "routine" and not row["followup_of"] and \
+                not casework.loads(row["patient"]).get("_self_referral_back"):
             appointment_ok = appt <= received_on + timedelta(weeks=s.routine_weeks)
     urgent = row["urgency"] == "urgent" or row["red_flags"] == 1
     redirect_ok = None
@@ -209,7 +333,23 @@ def _from_team(ctx: Context) -> Decision:
         notices.append(Notice(gp, "imsk_outcome_to_gp", {
             "decision": imskparse.DECISION_NAMES[decision], "appointment": dates.uk(appt),
             "patient": f"NHS number ending {row['nhs_number'][-4:]}" if row["nhs_number"] else "",
-            "note": note if decision in ("return_to_gp", "secondary_care") else ""}, case_id=row["id"]))
+            "note": note if decision in ("return_to_gp", "secondary_care") else "",
+            "followup": bool(row["followup_of"] or casework.loads(row["patient"]).get("_self_referral_back"))},
+            case_id=row["id"]))
+    flags = []
+    if triage_ok is False:
+        flags.append(f"Triaged late: the decision came on {dates.uk(today)}, after the due date "
+                     f"{dates.uk(row['triage_due'])} ({s.triage_working_days} working days after the referral was "
+                     f"received on {dates.uk(received_on)}).")
+    if appointment_ok is False:
+        flags.append(f"First appointment {dates.uk(appt)} is beyond the {s.routine_weeks}-week standard: routine "
+                     f"patients must be seen within {s.routine_weeks} weeks of receipt ({dates.uk(received_on)}), "
+                     f"that is by {dates.uk(received_on + timedelta(weeks=s.routine_weeks))}.")
+    if redirect_ok is False:
+        flags.append("An urgent re-direction to secondary care was not made the same day it was identified.")
+    if flags and s.service_lead:
+        notices.append(Notice(s.service_lead, "imsk_to_lead", {
+            "problems": flags, "decision": imskparse.DECISION_NAMES[decision]}, case_id=row["id"]))
 
     def apply(wconn, cid):
         wconn.execute("UPDATE imsk_referrals SET state='triaged', triaged_at=?, decision=?, first_appointment=?, "
@@ -222,6 +362,17 @@ def _from_team(ctx: Context) -> Decision:
               {"decision": decision, "triage_ok": triage_ok, "appointment_ok": appointment_ok})
     return Decision("partially_accepted" if problems else "accepted", "imsk_triage", problems, apply=apply,
                     notices=notices, case_id=row["id"], reply=Reply("imsk_triage_result", {"lines": lines}))
+
+
+def _transfer_to(text: str) -> str | None:
+    """The discipline a patient is transferred to ('Transferred within the service to rheumatology')."""
+    m = re.search(r"\btransferr?(?:ed|ing)?\b[^.\n]{0,60}?\bto\s+(?:the\s+)?([^.\n]{0,60})", text, re.I)
+    if m:
+        decision, _, _ = imskparse.read_decision("Decision: " + m.group(1))
+        if decision:
+            return decision
+    decision, _, _ = imskparse.read_decision(text)
+    return decision
 
 
 def _dated(text: str, cue: str) -> date | None:

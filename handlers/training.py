@@ -10,66 +10,118 @@ import json
 import re
 from datetime import date
 
+import logging
+
 from bot import casework, dates
+from bot.attachments import text_of
+from bot.reading import forms
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, utcnow
 
+log = logging.getLogger("lesbot.training")
 name = "training"
-MONEY = re.compile(r"£\s?\d")
-NUMBER = re.compile(r"\d")
+LEX = forms.load_lexicon("training")
+ITEMS = sorted(LEX["items"].items(), key=lambda kv: kv[1]["number"])
+HEADINGS = {key: item["headings"] for key, item in ITEMS}
+MONEY = re.compile(r"£\s?\d|\d\s?(?:pounds|gbp)\b|\bgbp\s?\d", re.I)
+NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|hundred|"
+                    r"thousand|half|double|twice)\b", re.I)
+PROMISE = re.compile(r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in LEX["promise"]) + r")(?![a-z])", re.I)
+SUPPORT = re.compile(r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in LEX["support"]) + r")(?![a-z])", re.I)
+
+
+def _sentences(text: str) -> list[str]:
+    return [x.strip() for x in re.split(r"(?<=[.!?])\s+|\n\s*\n", text or "") if x.strip()]
+
+
+def _answers(key: str, body: str) -> bool:
+    """Does a section's answer hold what item `key` needs? A promise ('will follow') is not the item."""
+    need = LEX["items"][key].get("needs", "words")
+    kept = " ".join(x for x in _sentences(body) if not PROMISE.search(x))
+    if len(re.findall(r"[A-Za-z]{2,}", kept)) < (1 if need in ("money", "number") else 2):
+        return False
+    if need == "money":
+        return bool(MONEY.search(kept))
+    if need == "number":
+        return bool(NUMBER.search(kept))
+    if need == "sentence":
+        return len(re.findall(r"[A-Za-z]{2,}", kept)) >= 6
+    return True
 
 
 def _paras(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-def _para_with(text: str, rx: str) -> str:
-    hits = [p for p in _paras(text) if re.search(rx, p, re.I)]
-    return "\n".join(hits)
+def _support_letter(text: str) -> bool:
+    """The clinical lead's written support anywhere: a sentence of support (not a promise of one)
+    in a paragraph naming the clinical lead, or under a 'Letter of support' heading."""
+    for para in _paras(text):
+        if not re.search(r"clinical lead|letter of support|support(?:ing)? letter", para, re.I):
+            continue
+        if any(SUPPORT.search(x) and not PROMISE.search(x) for x in _sentences(para)):
+            return True
+    return False
 
 
-# (item, how to find it, what else it must hold, what to write)
-ITEMS = [
-    ("name of the GPwSI / PwSI", r"\b(?:GPwSI|PwSI)\b[^\n]{0,40}?(?:name)?\s*[:\-–]\s*\S|name of (?:the )?(?:GPwSI|PwSI)\s*[:\-–]\s*\S",
-     None, "Add 'Name of GPwSI/PwSI: Dr ...'."),
-    ("practice / PbC locality / provider organisation",
-     r"^\s*(?:name of )?(?:the )?(?:practice|PbC locality|locality|provider organisation|organisation)\s*[:\-–]\s*\S",
-     None, "Add 'Practice / PbC locality / provider organisation: ...'."),
-    ("written support of the clinical lead", r"clinical lead", r"support|endorse|letter",
-     "Attach or include the clinical lead's written support of the proposal."),
-    ("service redesign (Investing In Your Health), with costs", r"service redesign|investing in your health|\bIIYH\b",
-     MONEY, "Say how the proposal supports service redesign under Investing In Your Health, with the costs (£)."),
-    ("practice based commissioning and the secondary-to-primary shift, with costs",
-     r"practice[- ]based commissioning|\bPbC\b.*commissioning|secondary[- ]to[- ]primary",
-     MONEY, "Say how it supports practice based commissioning and the shift of activity from secondary to "
-            "primary care, with the costs (£)."),
-    ("support for the Local Delivery Plan", r"local delivery plan|\bLDP\b", r"\w+(?:\W+\w+){7}",
-     "Show how the proposal supports the Local Delivery Plan."),
-    ("support for the Financial Recovery Plan", r"financial recovery", r"\w+(?:\W+\w+){7}",
-     "Show how the proposal supports the Financial Recovery Plan."),
-    ("quantified benefits", r"benefit", NUMBER,
-     "Quantify the benefits to patients, the practice / PbC locality and the commissioner (numbers, e.g. "
-     "referrals avoided a year)."),
-    ("detailed training costs", r"(?:training|course)\s+(?:costs?|fees?)|cost of (?:the )?training", MONEY,
-     "Give the detailed costs of the training and any other associated costs (£)."),
-]
-
-
-def missing_items(text: str) -> list[dict]:
-    out = []
-    for item, find, also, fix in ITEMS:
-        found = bool(re.search(find, text, re.I | re.M))
-        if found and also is not None:
-            para = _para_with(text, find)
-            found = bool(re.search(also, para, re.I) if isinstance(also, str) else also.search(para))
-        if not found:
-            out.append(error(item, f"is missing. {fix}"))
+def found_items(text: str) -> dict[str, str]:
+    """Each of the nine items present, with how it was found (heading or prose)."""
+    secs = forms.sections(text, HEADINGS)
+    numbered = {s_.number for s_ in secs if s_.number and 1 <= s_.number <= 9}
+    by_number = {item["number"]: key for key, item in ITEMS}
+    headed = {s_.key for s_ in secs if s_.key}
+    out: dict[str, str] = {}
+    for s_ in secs:
+        key = s_.key
+        if key is None and s_.number in by_number and len(numbered) >= 4 and by_number[s_.number] not in headed:
+            key = by_number[s_.number]       # "7." in an application numbered as the LES is
+        if key and key not in out and _answers(key, s_.body):
+            out[key] = f"under '{s_.heading[:60]}'"
+    # prose evidence is looked for outside the headings: a heading copied from the LES names every
+    # item ("The written support ...", "... the Financial Recovery Plans") without answering it
+    heads = {s_.line for s_ in secs}
+    plain = "\n".join(ln for n, ln in enumerate(forms.normalise(text).splitlines()) if n not in heads)
+    if "support" not in out and _support_letter(plain):
+        out["support"] = "a letter of support"
+    for key, item in ITEMS:
+        if key in out or not item.get("mention"):
+            continue
+        if key == "support":
+            continue
+        rx = re.compile("|".join(re.escape(w) for w in item["mention"]), re.I)
+        for para in _paras(plain):
+            if rx.search(para) and _answers(key, para):
+                out[key] = "in the text"
+                break
     return out
 
 
+def missing_items(text: str) -> list[dict]:
+    have = found_items(text)
+    return [error(item["field"], f"is missing. {item['fix']}") for key, item in ITEMS if key not in have]
+
+
 def _gpwsi(text: str) -> str:
-    m = re.search(r"(?:GPwSI|PwSI)[^\n:]{0,30}[:\-–]\s*(.+)", text, re.I)
-    return m.group(1).strip()[:120] if m else ""
+    """The GPwSI/PwSI's name as the application gives it (first line of item 1)."""
+    for s_ in forms.sections(text, HEADINGS):
+        if (s_.key == "name" or (s_.key is None and s_.number == 1)) and s_.body.strip():
+            return s_.body.strip().splitlines()[0][:120]
+    return ""
+
+
+def _text(ctx: Context) -> str:
+    """What the applicant wrote this time and the text of attached Word/PDF documents (Word in
+    reading order, so a costs table stays under its heading); confidentiality footers dropped."""
+    parts = [ctx.parsed.new_text]
+    for att in ctx.vetting.kept:
+        try:
+            if att.kind == "docx":
+                parts.append(forms.docx_text(att.data))
+            elif att.kind == "pdf":
+                parts.append(text_of(att))
+        except Exception as e:       # a damaged file: the reply lists what is missing
+            log.warning("could not read a %s attachment: %s", att.kind, type(e).__name__)
+    return "\n\n".join(forms.strip_disclaimer(p) for p in parts if p)
 
 
 def financial_year_end(d: date, years_after: int) -> date:
@@ -105,7 +157,7 @@ def handle(ctx: Context) -> Decision:
 
 
 def _application(ctx: Context, earlier) -> Decision:
-    text = casework.letter_text(ctx, whole=False)
+    text = _text(ctx)
     if earlier is not None:          # a reply adding what was missing: judged with what came before
         text = earlier["text"] + "\n\n" + text
     missing = missing_items(text)

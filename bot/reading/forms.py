@@ -1,0 +1,263 @@
+"""Forms as people fill them in, read into labelled values.
+
+A referral or application reaches us as typed "Label: value" lines, a Word table
+("Label | value"), an Outlook table turned into text ("Label      value", with the
+value sometimes running on over indented lines), a PDF where the label sits on one
+line and the answer on the next, numbered headings copied from a specification
+("1. Name of applicant" with the answer below), and tick boxes (☒/☐, [x]/[ ],
+Word check-box fields). This module turns all of that into candidates per field;
+what a value *means* (a date, a practice, yes/no) is for the reader that asked.
+
+The label words are data (catalogue/lexicon/<area>.toml): add a spelling there.
+Mail-agnostic: no SQL, no sending, nothing logged (values may identify a patient).
+"""
+from __future__ import annotations
+
+import io
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+LEXICON_DIR = Path(__file__).resolve().parent.parent.parent / "catalogue" / "lexicon"
+
+
+@lru_cache(maxsize=None)
+def load_lexicon(name: str) -> dict:
+    """catalogue/lexicon/<name>.toml, read once per process."""
+    with open(LEXICON_DIR / f"{name}.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+# -- tick boxes --------------------------------------------------------------------------------
+TICKED = "☒☑✔✓■▣⊠✗✘"
+UNTICKED = "☐□▢◻"
+_BOX = re.compile(r"[" + TICKED + UNTICKED + r"]|\[\s*[xX✓✔*]?\s*\]|\(\s*[xX✓✔*]?\s*\)(?=\s*[A-Za-z])")
+
+
+def _is_ticked(box: str) -> bool:
+    if box in TICKED:
+        return True
+    if box in UNTICKED:
+        return False
+    return bool(re.search(r"[xX✓✔*]", box))
+
+
+def ticked(value: str) -> list[str] | None:
+    """The options ticked in a run of tick boxes: '☐ Physiotherapy ☒ Orthopaedics' -> ['Orthopaedics'],
+    '[x] Yes [ ] No' -> ['Yes']; [] when boxes are there but none is ticked; None when there are no boxes."""
+    boxes = list(_BOX.finditer(value or ""))
+    if not boxes:
+        return None
+    out = []
+    for i, m in enumerate(boxes):
+        end = boxes[i + 1].start() if i + 1 < len(boxes) else len(value)
+        option = value[m.end():end].strip(" \t|,;/")
+        if _is_ticked(m.group(0)) and option:
+            out.append(option)
+    return out
+
+
+def untick(text: str) -> str:
+    """Each line with tick boxes keeps only what is ticked: 'Urgency | ☐ Urgent ☒ Routine' ->
+    'Urgency | Routine' (an unticked choice never reads as an answer)."""
+    if not _BOX.search(text or ""):
+        return text or ""
+    out = []
+    for line in text.splitlines():
+        m = _BOX.search(line)
+        if m:
+            chosen = ticked(line[m.start():])
+            line = line[:m.start()].rstrip() + (" " + ", ".join(chosen) if chosen else "")
+        out.append(line)
+    return "\n".join(out)
+
+
+# -- whole-text clean-up -----------------------------------------------------------------------
+_DISCLAIMER = re.compile(
+    r"^\s*\*{10,}\s*$|^\s*(?:this (?:e-?mail|message) (?:and any attachments? )?(?:may contain|is confidential|contains)"
+    r"|nhsmail is the secure|disclaimer:)", re.I | re.M)
+
+
+def strip_disclaimer(text: str) -> str:
+    """The text up to a confidentiality footer (a line of asterisks or 'This message may contain ...')."""
+    m = _DISCLAIMER.search(text or "")
+    return (text[:m.start()] if m else text or "").rstrip()
+
+
+def normalise(text: str) -> str:
+    """Tick boxes resolved, Word table cells 'Label | value' as 'Label: value', non-breaking spaces plain."""
+    text = untick((text or "").replace("\u00a0", " ").replace("\r\n", "\n"))
+    # a two-cell table row: "Label | value" (more cells are left alone)
+    return re.sub(r"^([^|\n]{1,80}?)\s+\|\s+([^|\n]*)$", r"\1: \2", text, flags=re.M)
+
+
+# -- labelled fields ---------------------------------------------------------------------------
+_SEP = r"(?:\s*\([^)\n]{0,40}\))?\s*\??\s*(?:[:=|\t]\s*|\s[-–]\s*|[-–]\s+|\s{2,}|\?\s+)"
+
+
+@dataclass
+class Found:
+    value: str
+    line: int          # where in the (normalised) text it was found: for the reader to echo
+
+
+class LabelSet:
+    """The labels of each field (as written in the lexicon), compiled once."""
+
+    def __init__(self, labels: dict[str, list[str]]):
+        self.pairs = sorted(((lab.lower(), key) for key, labs in labels.items() for lab in labs),
+                            key=lambda p: -len(p[0]))
+        alt = "|".join(re.escape(lab) for lab, _ in self.pairs)
+        lead = r"^[ \t>]*(?:[-•*·]\s*|\d{1,2}[.)]\s+|\(?[a-z]\)\s+)?"
+        self.line = re.compile(lead + r"(" + alt + r")" + _SEP + r"(\S.*?)\s*$", re.I)
+        self.alone = re.compile(lead + r"(" + alt + r")(?:\s*\([^)\n]{0,40}\))?\s*[:?]?\s*$", re.I)
+        self.keys = dict(self.pairs)
+
+    def key(self, written: str) -> str:
+        return self.keys[written.lower()]
+
+    def is_label_line(self, line: str) -> bool:
+        return bool(self.line.match(line) or self.alone.match(line))
+
+    def find(self, text: str) -> dict[str, list[Found]]:
+        """Every value written against a label, in order, per field."""
+        lines = normalise(text).splitlines()
+        out: dict[str, list[Found]] = {}
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            m = self.line.match(line)
+            if m:
+                value, j = m.group(2), i + 1
+                # an Outlook table cell running on over indented lines (an address split by <br>)
+                col = m.start(2)
+                while j < len(lines) and col >= 8 and lines[j].strip() and \
+                        len(lines[j]) - len(lines[j].lstrip()) >= col - 2 and not self.is_label_line(lines[j]):
+                    value += ", " + lines[j].strip()
+                    j += 1
+                out.setdefault(self.key(m.group(1)), []).append(Found(value.strip(), i))
+                i += 1
+                continue
+            m = self.alone.match(line)
+            if m:
+                # the label alone: the answer is on the next line(s) (PDF text, EMIS headings, Word forms)
+                j = i + 1
+                while j < len(lines) and not lines[j].strip() and j - i <= 2:
+                    j += 1
+                body = []
+                indent = len(lines[j]) - len(lines[j].lstrip()) if j < len(lines) else 0
+                while j < len(lines) and lines[j].strip() and not self.is_label_line(lines[j]) and len(body) < 15:
+                    if body:
+                        # go on only while the answer runs on: the same indent under a heading (EMIS),
+                        # or a long line wrapped mid-sentence (PDF text)
+                        prev = body[-1]
+                        here = len(lines[j]) - len(lines[j].lstrip())
+                        if not ((indent and here >= indent) or (len(prev) >= 60 and not re.search(r"[.!?:]$", prev))):
+                            break
+                    body.append(lines[j].strip())
+                    j += 1
+                if body:
+                    out.setdefault(self.key(m.group(1)), []).append(Found(" ".join(body), i))
+            i += 1
+        return out
+
+
+# -- numbered / headed sections ----------------------------------------------------------------
+@dataclass
+class Section:
+    key: str | None        # the item the heading names, if any
+    number: int | None     # "3." before it, if numbered
+    heading: str
+    body: str
+    line: int
+
+
+_NUMBERED = re.compile(r"^\s*(?:item\s+|section\s+)?(\d{1,2})\s*[.):]\s*(\S.*)$", re.I)
+
+
+def sections(text: str, headings: dict[str, list[str]]) -> list[Section]:
+    """Split an application into sections: a numbered line ("3. The written support ...") or a line
+    starting with a known heading ("Benefits:", "How the proposal supports the LDP"); the answer is
+    what follows on that line after ':' or '-' plus the lines up to the next heading."""
+    pairs = sorted(((h.lower(), k) for k, hs in headings.items() for h in hs), key=lambda p: -len(p[0]))
+    alt = "|".join(re.escape(h) for h, _ in pairs)
+    head = re.compile(r"^\s*(?:the\s+)?(" + alt + r")\b", re.I)
+    keys = dict(pairs)
+    lines = normalise(text).splitlines()
+    found: list[Section] = []
+    for n, line in enumerate(lines):
+        number = None
+        rest = line.strip()
+        m = _NUMBERED.match(line)
+        if m:
+            number, rest = int(m.group(1)), m.group(2).strip()
+        elif re.match(r"^\s*[-•*·]", line):
+            continue                       # a bullet inside an answer, not a heading
+        h = head.match(rest)
+        key = keys.get(h.group(1).lower()) if h else None
+        if key is None and number is None:
+            continue
+        # the heading ends at ':' / ' - ' when the answer follows on the same line
+        split = re.match(r"^(.{1,160}?)(?:\s*:\s+|\s*:$|\s+[-–]\s+(?=[a-z0-9£\"'(]))(.*)$", rest)
+        if split and (key is None or head.match(split.group(1))):
+            heading, inline = split.group(1), split.group(2)
+        elif key is not None and len(rest.split()) <= (24 if number is not None else 10) and \
+                not re.search(r"[.!?,;]\s*$", rest):
+            heading, inline = rest, ""
+        elif number is not None:
+            heading, inline = rest, ""
+        else:
+            continue                       # a sentence that starts with a heading's words is an answer
+        if key is None and number is not None and len(heading.split()) > 24:
+            continue                       # a numbered sentence in an answer, not a heading
+        found.append(Section(key, number, heading.strip(), inline.strip(), n))
+    for i, s in enumerate(found):
+        end = found[i + 1].line if i + 1 < len(found) else len(lines)
+        more = "\n".join(ln.strip() for ln in lines[s.line + 1:end]).strip()
+        s.body = (s.body + ("\n" + more if more else "")).strip()
+    return found
+
+
+# -- Word documents in reading order -----------------------------------------------------------
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _para_text(p) -> str:
+    out = []
+    for el in p.iter():
+        tag = el.tag
+        if tag == _W + "t":
+            out.append(el.text or "")
+        elif tag == _W + "tab":
+            out.append("\t")
+        elif tag in (_W + "br", _W + "cr"):
+            out.append("\n")
+        elif tag == _W + "checkBox":          # a legacy Word form check box: no glyph in the text
+            checked = el.find(_W + "checked")
+            default = el.find(_W + "default")
+            state = checked if checked is not None else default
+            on = state is not None and state.get(_W + "val", "1") not in ("0", "false")
+            out.append("☒ " if on else "☐ ")
+    return "".join(out)
+
+
+def docx_text(data: bytes) -> str:
+    """A .docx as text in reading order: paragraphs, and each table row as 'cell | cell' where it
+    stands (a costs table stays under its heading); check-box fields as ☒/☐."""
+    import docx
+    d = docx.Document(io.BytesIO(data))
+    lines = []
+    for el in d.element.body.iterchildren():
+        if el.tag == _W + "p":
+            lines.append(_para_text(el))
+        elif el.tag == _W + "tbl":
+            for tr in el.iter(_W + "tr"):
+                cells = []
+                for tc in tr.iterchildren(_W + "tc"):
+                    text = "\n".join(_para_text(p) for p in tc.iter(_W + "p")).strip()
+                    if not cells or text != cells[-1]:       # merged cells repeat
+                        cells.append(" ".join(text.split("\n")))
+                lines.append(" | ".join(cells))
+    return "\n".join(lines)
