@@ -125,7 +125,9 @@ def ingest(ctx, paths, as_json, no_send, received_at):
                 click.echo(json.dumps(result))
     pipeline.close()
     if not no_send:
-        Mailer(s, conn).deliver_due()
+        mailer = Mailer(s, conn)
+        while sum(mailer.deliver_due().values()):     # every due reply, not just the first batch
+            pass
     if not as_json:
         click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing ingested")
 

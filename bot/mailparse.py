@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.header
+import email.parser
 import email.utils
 import hashlib
 import re
@@ -98,12 +99,18 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("windows-1252", errors="replace")
 
 
+MSGID_OK = re.compile(r"[!-~]{1,250}")     # printable ASCII, no space, CR or LF
+
+
 def normalise_message_id(value: str) -> str:
-    value = (value or "").strip()
+    """The id inside <...>, or "" when it is not one we can safely copy into a reply's
+    In-Reply-To/References (non-ASCII, white space, control characters, over 250 chars)."""
+    value = re.sub(r"\r?\n[ \t]*", "", str(value or "")).strip()
     m = re.search(r"<([^<>]+)>", value)
     if m:
         value = m.group(1)
-    return value.strip()
+    value = value.strip()
+    return value if MSGID_OK.fullmatch(value) and "<" not in value and ">" not in value else ""
 
 
 def bare_address(value: str) -> tuple[str, str]:
@@ -233,15 +240,21 @@ def parse(raw: bytes) -> Parsed:
         text = "\n".join(html_to_text(h) for h in html)
     else:
         text = ""
+    # Decoded (some libraries encode a long id), then checked: a decoded CR/LF or space rejects it.
     return Parsed(msg=msg, headers=headers, message_id=normalise_message_id(headers.get("message-id", "")),
                   from_addr=from_addr, from_name=from_name, subject=headers.get("subject", ""),
                   text=text.replace("\r\n", "\n"), attachments=attachments, defects=defects)
 
 
 def received_time(raw_or_msg) -> datetime | None:
-    """When the inbox received it: the topmost Received: header, else Date:."""
-    msg = raw_or_msg if isinstance(raw_or_msg, Message) else \
-        email.message_from_bytes(raw_or_msg, policy=compat32)
+    """When the inbox received it: the topmost Received: header, else Date:.
+    Reads the header block only: a hostile body (a thousand nested parts) cannot stop a
+    message being stored."""
+    try:
+        msg = raw_or_msg if isinstance(raw_or_msg, Message) else \
+            email.parser.BytesHeaderParser(policy=compat32).parsebytes(raw_or_msg)
+    except Exception:
+        return None
     for value in msg.get_all("Received", [])[:1]:
         stamp = str(value).rpartition(";")[2]
         when = _parse_date(stamp)

@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
+from bot.mailparse import normalise_message_id
 from bot.rules import LOOP_HEADER
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -103,6 +104,10 @@ def build(settings, *, to: str, subject: str, text: str, html: str, ref: str,
         ("Date", email.utils.formatdate(localtime=False)),
         ("Message-ID", f"<{msgid}>"),
     ]
+    # Copied ids were checked when read (mailparse.normalise_message_id); check again here, as
+    # anything put in a header must never carry CR/LF or non-ASCII into our own message.
+    in_reply_to = normalise_message_id(in_reply_to or "") or None
+    references = [r for r in (normalise_message_id(x) for x in references or []) if r][-20:]
     if in_reply_to:
         refs = [r for r in (references or []) if r] + [in_reply_to]
         headers.append(("In-Reply-To", f"<{in_reply_to}>"))

@@ -167,6 +167,7 @@ def bounce_details(p: Parsed) -> BounceInfo:
 def references_of(p: Parsed) -> list[str]:
     """Message-IDs this message answers, nearest first: In-Reply-To, then References
     from the newest (References lists the thread oldest first)."""
+    # decoded, as a few libraries encode long ids; normalise_message_id refuses what is unsafe
     refs = re.findall(r"<[^>]+>", p.header("in-reply-to"))
     refs += reversed(re.findall(r"<[^>]+>", p.header("references")))
     out: list[str] = []

@@ -1,0 +1,82 @@
+"""Issue 11: hostile and malformed mail ends in a named state, and never reaches our own headers."""
+from __future__ import annotations
+
+import email
+import json
+
+from conftest import DATA, make_msg, run_cli
+
+from bot.mailparse import normalise_message_id, parse
+from bot.replies import build
+
+
+def nested(depth: int) -> bytes:
+    head = (b"From: priya.raghunathan3@nhs.net\r\nTo: ashmeres.les@nhs.net\r\nSubject: nested\r\n"
+            b"Message-ID: <nested-%d@nhs.net>\r\nDate: Mon, 5 Oct 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n" % depth)
+    body = b""
+    for i in range(depth):
+        body += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+    body += b"Content-Type: text/plain\r\n\r\nhello\r\n"
+    for i in reversed(range(depth)):
+        body += b"--b%d--\r\n" % i
+    return head + body
+
+
+def test_a_thousand_nested_parts_do_not_end_an_ingest_run(home, tmp_path):
+    run_cli(home, "directory", "import", str(DATA / "directory.csv"))
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(nested(1000))
+    (folder / "b.eml").write_bytes(make_msg(subject="after it", body="When is the payment run?").as_bytes())
+    out = run_cli(home, "ingest", "--json", str(folder)).stdout.splitlines()
+    results = [json.loads(line) for line in out]
+    assert len(results) == 2
+    assert results[0]["outcome"] in ("failed", "quarantined", "rejected")
+    assert results[1]["outcome"] == "rejected" and results[1]["kind"] == "enquiry"
+
+
+def test_an_encoded_message_id_never_puts_a_line_break_in_our_reply(bot):
+    raw = (b"From: priya.raghunathan3@nhs.net\r\nTo: ashmeres.les@nhs.net\r\nSubject: q\r\n"
+           b"Message-ID: <=?utf-8?q?x@y=0D=0AX-Injected:_yes=0D=0ABcc:_victim@example.org?=>\r\n"
+           b"References: <ok-1@nhs.net> <=?utf-8?q?a=0Db@c?=>\r\n"
+           b"Date: Mon, 5 Oct 2026 09:00:00 +0000\r\n\r\nWhen is the payment run?\r\n")
+    bot.ingest(raw)
+    (reply,) = bot.outbox()
+    head = reply["raw"].split(b"\r\n\r\n", 1)[0]
+    m = email.message_from_bytes(reply["raw"])
+    assert m["X-Injected"] is None and m["Bcc"] is None
+    assert b"\r" not in head.replace(b"\r\n", b"")
+    assert all(ord(c) < 128 for c in head.decode("latin-1"))
+
+
+def test_message_ids_we_would_copy_are_checked():
+    assert normalise_message_id("<abc@nhs.net>") == "abc@nhs.net"
+    assert normalise_message_id("<a\r\nb@c>") == "ab@c"              # folding whitespace is not part of it
+    assert normalise_message_id("<a b@c>") == ""
+    assert normalise_message_id("<caf\u00e9@nhs.net>") == ""
+    assert normalise_message_id("<" + "x" * 300 + "@c>") == ""
+    p = parse(b"Message-ID: <\xc3\xa9@x>\r\nFrom: a@nhs.net\r\n\r\nhi\r\n")
+    assert p.message_id == ""
+
+
+def test_build_drops_ids_it_cannot_copy_safely(bot):
+    _, raw = build(bot.settings, to="a@nhs.net", subject="s", text="t", html="<p>t</p>", ref="LES-000001",
+                   in_reply_to="x\r\nBcc: v@e.org", references=["ok@nhs.net", "bad\rid"])
+    m = email.message_from_bytes(raw)
+    assert m["In-Reply-To"] is None and m["Bcc"] is None
+
+
+def test_ingest_delivers_every_reply_not_just_the_first_two_hundred(home, tmp_path):
+    rows = ["ods_code,name,kind,emails,services"] + [
+        f"Y{90000 + i:05d},Practice {i},practice,practice{i}@nhs.net,denosumab" for i in range(210)]
+    (tmp_path / "dir.csv").write_text("\n".join(rows) + "\n")
+    run_cli(home, "directory", "import", str(tmp_path / "dir.csv"))
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    for i in range(210):
+        (folder / f"{i:03d}.eml").write_bytes(make_msg(sender=f"practice{i}@nhs.net", body=f"Question {i}?").as_bytes())
+    run_cli(home, "ingest", str(folder))
+    queued = [json.loads(x) for x in run_cli(home, "outbox", "list", "--state", "queued", "--json").stdout.splitlines()]
+    assert queued == []
+    sent = run_cli(home, "outbox", "list", "--state", "sent", "--limit", "1000").stdout.splitlines()
+    assert len(sent) == 210
