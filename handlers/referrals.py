@@ -13,19 +13,20 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from bot import casework, dates, letters, nhs
+from bot import casework, dates, letters, nhs, referralparse
 from bot.directory import org_for
 from bot.periods import london
-from bot.referralparse import LABELS, Referral, extract, read_outcome
+from bot.reading import patient, practices
+from bot.referralparse import CLINICAL_KEYS, Referral, extract, read_outcome, read_outcomes
 from bot.replies import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, reserve_case_ids, utcnow
 
 name = "referrals"
 SERVICE = "msk-injection"
-REFERRAL = re.compile(r"\brefer(?:ral|ring|red|s)?\b", re.I)
+REFERRAL = re.compile(r"\b(?:refer\w*|re-refer\w*|(?:could|can|would|please)\b.{0,60}\bsee\b)", re.I)
 INJECTION = re.compile(r"\b(inject|steroid|joint)", re.I)
-OTHER_SERVICE = re.compile(r"\b(denosumab|prolia)\b", re.I)
+OTHER_SERVICE = re.compile(r"\b(denosumab|prolia|xgeva|d-?mab|complex injections?)\b", re.I)
 WHY_NOT_REGISTERED = re.compile(
     r"\b(on behalf of|temporary resident|not (?:yet )?registered with us|registered elsewhere|"
     r"visiting the area|reason not registered)\b", re.I)
@@ -47,6 +48,8 @@ class Assessed:
     replaces: int | None = None       # an incomplete referral for the same patient, now sent again
     referrer_email: str = ""
     id: int | None = None
+    conflict: str = ""                 # evidence that disagrees: held for a person
+    assumed: list[str] = field(default_factory=list)   # what lesbot inferred, echoed to the sender
 
     @property
     def state(self) -> str:
@@ -68,16 +71,44 @@ def match(ctx: Context) -> bool:
             return True
     text = casework.letter_text(ctx)
     head = ctx.parsed.subject + "\n" + text
-    if OTHER_SERVICE.search(head) or not (REFERRAL.search(head) and INJECTION.search(head)):
+    if OTHER_SERVICE.search(head) or not INJECTION.search(head):
         return False
-    refs = extract(text)
+    if not REFERRAL.search(head) and not (patient.nhs_numbers(text) or patient.dates_of_birth(text)):
+        return False
+    # outcomes sent as a new message (no thread): patients this practice was sent, named by NHS number
+    reported = _reported_outcomes(ctx)
+    if reported:
+        ctx.extracted = ("followup", reported)
+        return True
+    on = london(ctx.received_at).date()
+    refs = extract(text, on, ctx.parsed.subject)
     if refs:
         ctx.extracted = ("new", refs, text)
     return bool(refs)
 
 
+def _reported_outcomes(ctx: Context) -> list:
+    """Forwarded referrals to the sender's practice whose NHS numbers the new text gives, when it
+    reads as outcomes (seen / injection given / consultation only / did not attend)."""
+    text = ctx.parsed.new_text
+    if not referralparse.outcome_kind(text):
+        return []
+    numbers = patient.valid_nhs_numbers(text)
+    if not numbers:
+        return []
+    rows = ctx.conn.execute(
+        f"SELECT * FROM referrals WHERE receiving_code=? AND state IN ('forwarded','seen') AND nhs_number IN "
+        f"({','.join('?' * len(numbers))}) ORDER BY id", (ctx.org.ods_code, *numbers)).fetchall()
+    return rows
+
+
+def _people(rows) -> list[tuple]:
+    return [(r["id"], casework.loads(r["patient"]).get("patient_name", ""), r["nhs_number"]) for r in rows]
+
+
 def _linked(ctx: Context) -> list:
-    """Referrals the message answers: its case, or others opened by the same email."""
+    """Referrals the message answers: its case, or others opened by the same email (those the text
+    names, by LES reference, NHS number or name; else the case itself)."""
     conn = ctx.conn
     rows = conn.execute(
         "SELECT * FROM referrals WHERE id=? OR message=(SELECT message FROM referrals WHERE id=?) ORDER BY id",
@@ -86,7 +117,8 @@ def _linked(ctx: Context) -> list:
     if named & {r["id"] for r in rows}:
         rows = [r for r in rows if r["id"] in named]
     elif len(rows) > 1:
-        rows = [r for r in rows if r["id"] == ctx.case_id] or rows
+        mentioned = referralparse.read_outcomes(ctx.parsed.new_text, _people(rows))
+        rows = [r for r in rows if r["id"] in mentioned] or [r for r in rows if r["id"] == ctx.case_id] or rows
     code = ctx.org.ods_code
     return [r for r in rows if code in (r["referrer_code"], r["receiving_code"], r["registered_code"])
             or conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=?", (r["id"], code)).fetchone()]
@@ -100,45 +132,124 @@ def handle(ctx: Context) -> Decision:
 
 
 # -- checks -------------------------------------------------------------------------
-def assess(conn, r: Referral, on: date, sender, text: str, copied=(), known: dict | None = None) -> Assessed:
-    """Every check the specification asks for, each problem with its fix."""
+def _resolve(conn, directory, written: str, kinds=("practice",)) -> tuple[str | None, list[str]]:
+    """A practice as written in a field -> (the one directory code, or None; the candidates)."""
+    if not written:
+        return None, []
+    code = letters.practice_from(conn, written)
+    if code:
+        return code, [code]
+    hits = practices.match_name(written, directory, kinds)
+    if not hits:
+        return None, []
+    best = [c for c, score in hits if score >= hits[0][1] - 3]
+    return (best[0] if len(best) == 1 else None), [c for c, _ in hits]
+
+
+def _own_patient(text: str) -> bool:
+    return bool(referralparse._lexicon()["own"].search(text or ""))
+
+
+def assess(conn, r: Referral, on: date, sender, text: str, copied=(), known: dict | None = None,
+           parsed=None) -> Assessed:
+    """Every check the specification asks for, each problem with its fix. Infers before asking: the
+    registered practice is the sender's when it writes about its own patient; the receiving practice is
+    the one named or ticked, else the one directory practice copied in. Conflicting evidence is kept in
+    a.conflict for a person to settle."""
     known = known or {}
     a = Assessed(r)
-    a.problems = [error(f, p) for f, p in r.problems(on)]
+    a.problems = [error(f, p) for f, p in r.problems(on) + r.contact_problems()]
+    directory = practices.Directory.of(conn)
     quoted = letters.forwarded(text)
     q_from = org_for(conn, quoted.from_addr) if quoted.from_addr else None
     q_to = org_for(conn, quoted.to_addr) if quoted.to_addr else None
-    a.referrer = known.get("referrer") or letters.practice_from(conn, r.get("referring_practice")) or \
+    a.referrer = known.get("referrer") or _resolve(conn, directory, r.get("referring_practice"))[0] or \
         (q_from.ods_code if q_from and q_from.kind == "practice" else sender.ods_code)
-    a.receiving = known.get("receiving") or letters.practice_from(conn, r.get("receiving_practice"))
-    if not a.receiving and not r.get("receiving_practice"):
-        # Not written down: the practice it was sent to.
-        offers = [o for o in copied if o.kind == "practice" and SERVICE in o.services and o.ods_code != a.referrer]
-        if q_to and q_to.kind == "practice" and q_to.ods_code != a.referrer:
-            a.receiving = q_to.ods_code
-        elif sender.ods_code != a.referrer:
-            a.receiving = sender.ods_code
-        elif len(offers) == 1:
-            a.receiving = offers[0].ods_code
-    a.registered = known.get("registered") or letters.practice_from(conn, r.get("registered_practice")) \
-        or r.ods("registered_practice")
+    mentions = practices.find_in_text(text, directory) if text else []
+
+    # -- receiving practice
+    if known.get("receiving"):
+        a.receiving = known["receiving"]
+    elif r.get("receiving_practice"):
+        a.receiving, cands = _resolve(conn, directory, r.get("receiving_practice"))
+        if a.receiving is None and len(cands) > 1:
+            a.conflict = ("the receiving practice '" + r.get("receiving_practice") + "' could be " +
+                          " or ".join(casework.name_of(conn, c) for c in cands))
+    else:
+        ticked = list(dict.fromkeys(m.ods_code for m in mentions if m.how == "ticked"))
+        named = list(dict.fromkeys(m.ods_code for m in mentions if m.role == "receiving" and m.how != "ticked"
+                                   and m.ods_code != a.referrer))
+        headers = [o.ods_code for o in copied if o.kind == "practice" and o.ods_code != a.referrer]
+        if len(ticked) == 1:
+            a.receiving = ticked[0]
+            a.assumed.append(f"receiving practice: the ticked box ({casework.name_of(conn, a.receiving)})")
+        elif len(ticked) > 1:
+            a.conflict = "more than one receiving practice is ticked: " + ", ".join(
+                casework.name_of(conn, c) for c in ticked)
+        else:
+            evidence = list(dict.fromkeys(named + headers))
+            if q_to and q_to.kind == "practice" and q_to.ods_code != a.referrer and not evidence:
+                evidence = [q_to.ods_code]
+            if not evidence and sender.ods_code != a.referrer:
+                evidence = [sender.ods_code]
+            if len(evidence) == 1:
+                a.receiving = evidence[0]
+                how = "named in the letter" if evidence[0] in named else "the practice copied in"
+                a.assumed.append(f"receiving practice: {casework.name_of(conn, a.receiving)} ({how})")
+            elif len(evidence) > 1:
+                in_both = [c for c in named if c in headers]
+                if len(in_both) == 1:
+                    a.receiving = in_both[0]
+                elif len(named) == 1 and not headers:
+                    a.receiving = named[0]
+                else:
+                    a.conflict = "more than one practice could be the receiving practice: " + ", ".join(
+                        casework.name_of(conn, c) for c in evidence)
+
+    # -- registered practice
+    if known.get("registered"):
+        a.registered = known["registered"]
+    else:
+        written = r.get("registered_practice")
+        code, cands = _resolve(conn, directory, written)
+        if code:
+            a.registered = code
+        elif written and re.search(r"\b(?:us|here|this practice|ourselves)\b", written, re.I):
+            a.registered = a.referrer
+        elif written and cands:
+            a.conflict = a.conflict or ("the registered practice '" + written + "' could be " +
+                                        " or ".join(casework.name_of(conn, c) for c in cands))
+        elif written and practices.unknown_ods_codes(written, directory):
+            a.registered = None
+            a.problems.append(error("registered practice", (
+                f"'{written}' is not a practice lesbot knows. Give the practice the patient is registered "
+                "with by name and ODS code.")))
+        else:
+            roles = [m.ods_code for m in mentions if m.role == "registered"]
+            if _own_patient(text) or not roles:
+                a.registered = a.referrer
+                if not _own_patient(text):
+                    a.assumed.append(f"registered practice: {casework.name_of(conn, a.referrer)} (the referring "
+                                     "practice, as no other was named)")
+            elif len(set(roles)) == 1:
+                a.registered = roles[0]
+            else:
+                a.registered = a.referrer
+
     receiving = casework.org(conn, a.receiving)
-    if receiving is None:
+    if receiving is None and not a.conflict:
+        unknown = practices.unknown_ods_codes(r.get("receiving_practice"), directory)
         a.problems.append(error("receiving practice", (
-            f"'{r.get('receiving_practice')}' is not a practice lesbot knows. " if r.get("receiving_practice")
-            else "is missing. ") + "Name the practice that will see the patient with its ODS code, "
-            "e.g. 'Receiving practice: Meresfield Medical Centre (Z98101)'."))
-    elif SERVICE not in receiving.services:
-        offering = [row["name"] for row in conn.execute(
-            "SELECT name FROM orgs WHERE kind='practice' AND (';'||services||';') LIKE ? ORDER BY name",
-            (f"%;{SERVICE};%",))]
+            f"'{r.get('receiving_practice')}' is not a practice lesbot knows"
+            + (f" (no practice has the ODS code {', '.join(unknown)}). " if unknown else ". ")
+            if r.get("receiving_practice") else "is missing. ") +
+            "Say which participating practice should see the patient, with its ODS code, "
+            "e.g. 'Receiving practice: Meresfield Medical Centre (Z98101)'." + _offering_hint(conn)))
+    elif receiving is not None and SERVICE not in receiving.services:
         a.problems.append(error("receiving practice", (
             f"{receiving.name} ({receiving.ods_code}) has not signed up to the MSK joint injection LES, "
-            f"so it cannot be paid for this consultation. Practices that have: {', '.join(offering) or 'none'}.")))
-    if not a.registered:
-        a.problems.append(error("registered practice", "is missing. Add the practice the patient is registered "
-                                                       "with, e.g. 'Registered practice: Ashdown Vale Surgery (Z98102)'."))
-    elif a.receiving and a.registered == a.receiving:
+            f"so it cannot be paid for this consultation." + _offering_hint(conn))))
+    if a.receiving and a.registered == a.receiving:
         a.not_eligible = (f"the patient is registered with {casework.name_of(conn, a.receiving)}, the receiving "
                           "practice. This LES pays only for patients from another practice; see your own "
                           "patient under the Minor Surgery DES instead.")
@@ -151,12 +262,23 @@ def assess(conn, r: Referral, on: date, sender, text: str, copied=(), known: dic
     return a
 
 
+def _offering_hint(conn) -> str:
+    offering = [row["name"] for row in conn.execute(
+        "SELECT name FROM orgs WHERE kind='practice' AND (';'||services||';') LIKE ? ORDER BY name",
+        (f"%;{SERVICE};%",))]
+    return f" Practices that take part: {', '.join(offering)}." if offering else ""
+
+
 # -- a new referral ---------------------------------------------------------------------
 def _new(ctx: Context, refs: list[Referral], text: str) -> Decision:
     conn = ctx.conn
     on = london(ctx.received_at).date()
     copied = casework.copied_orgs(conn, ctx.parsed)
     items = [assess(conn, r, on, ctx.org, text, copied) for r in refs]
+    held = [a for a in items if a.conflict]
+    if held:
+        # conflicting evidence: a person decides, the sender is not asked
+        return Decision("quarantined", "referral_unclear", [error("practice", a.conflict) for a in held])
     for a in items:
         number = a.referral.nhs_number
         if number and nhs.is_valid(number) and a.receiving:
@@ -245,14 +367,15 @@ def _summary(conn, a: Assessed, sender_code: str) -> dict:
             "duplicate_of": reference(a.duplicate_of) if a.duplicate_of else "",
             "patient": _tail(a.referral.nhs_number), "joint": a.referral.get("joint") or "joint not given",
             "receiving": casework.name_of(conn, a.receiving), "problems": a.problems,
-            "not_eligible": a.not_eligible, "sender_is_receiving": a.receiving == sender_code}
+            "not_eligible": a.not_eligible, "sender_is_receiving": a.receiving == sender_code,
+            "assumed": a.assumed}
 
 
 def _details(conn, a: Assessed) -> dict:
     r = a.referral
     return {"patient": {k: r.get(k) for k in PATIENT_KEYS} | {
                 "nhs_number": nhs.display(r.nhs_number) if r.nhs_number else ""},
-            "clinical": {k: r.get(k) for k in LABELS if k not in PATIENT_KEYS},
+            "clinical": {k: r.get(k) for k in CLINICAL_KEYS} | r.extras(),
             "referrer": casework.name_of(conn, a.referrer), "receiving": casework.name_of(conn, a.receiving),
             "registered": casework.name_of(conn, a.registered) or a.registered or ""}
 
@@ -283,9 +406,14 @@ def _followup(ctx: Context, rows: list) -> Decision:
     text = ctx.parsed.new_text
     code = ctx.org.ods_code
     errors, notices, changes, lines = [], [], [], []
-    outcome_info = read_outcome(text)
+    if len(rows) > 1:
+        outcomes = read_outcomes(text, _people(rows), on)
+    else:
+        outcomes = {r["id"]: read_outcome(text, on) for r in rows}
+    own = _registered_here(text)
     for row in rows:
         ref = reference(row["id"])
+        outcome_info = outcomes.get(row["id"]) or referralparse.Outcome(None, None)
         fields = casework.loads(row["patient"]) | casework.loads(row["clinical"])
         if row["state"] == "incomplete":
             r = Referral(dict(fields))
@@ -318,17 +446,22 @@ def _followup(ctx: Context, rows: list) -> Decision:
                     f"an outcome ({OUTCOME_NAMES[row['outcome']]}, {dates.uk(row['seen_on'])}) is already "
                     "recorded; a change needs the contract team, who have been told."))],
                     reply=Reply("referral_outcome", {"lines": [], "held": True}))
-            payable = outcome_info.kind == "no_injection" and row["registered_code"] != code
+            registered_here = row["registered_code"] == code or (own and len(rows) == 1)
+            payable = outcome_info.kind == "no_injection" and not registered_here
             changes.append(("outcome", row, (outcome_info.kind, outcome_info.seen_on, payable)))
             lines.append(f"{ref}: {OUTCOME_NAMES[outcome_info.kind]} on {dates.uk(outcome_info.seen_on)}"
                          + (" - payable under this LES (£43.47)." if payable else
-                            " - not payable under this LES." if outcome_info.kind == "no_injection" else "."))
+                            " - not payable under this LES: the patient is registered with your practice, and the "
+                            "LES pays only for patients registered elsewhere." if outcome_info.kind == "no_injection"
+                            else " - not payable under this LES (no consultation took place)."
+                            if outcome_info.kind == "did_not_attend" else
+                            " - nothing is payable under this LES; claim it under the Minor Surgery DES."))
             to = row["referrer_email"] or casework.address_of(conn, row["referrer_code"])
             if to and row["referrer_code"] != code:
                 notices.append(Notice(to, "referral_outcome_referrer", {
                     "outcome_name": OUTCOME_NAMES[outcome_info.kind], "seen_on": dates.uk(outcome_info.seen_on),
                     "receiving": casework.name_of(conn, code), "joint": row["joint"] or "",
-                    "patient": _tail(row["nhs_number"])}, case_id=row["id"]))
+                    "patient": _named(row)}, case_id=row["id"]))
         elif outcome_info.kind is None and code == row["receiving_code"] and row["state"] == "forwarded" \
                 and not any(c[1]["id"] == row["id"] for c in changes):
             errors.append(error(ref, "lesbot could not find the outcome. Say 'injection given', "
@@ -373,8 +506,25 @@ def _followup(ctx: Context, rows: list) -> Decision:
     outcome = "accepted" if not errors else "partially_accepted" if progress else "rejected"
     kind = "referral_outcome" if any(c[0] == "outcome" for c in changes) else "referral_update"
     return Decision(outcome, kind, errors, apply=apply, notices=notices,
+                    case_id=rows[0]["id"] if ctx.case_id is None and rows else None,
                     keys={f"nhs:{r['nhs_number']}" for r in rows if r["nhs_number"]},
                     reply=Reply("referral_outcome", {"lines": lines, "held": False}))
+
+
+def _named(row) -> str:
+    """The patient as the referrer knows them (this goes only to the referrer's directory address)."""
+    name = casework.loads(row["patient"]).get("patient_name") or ""
+    number = f"NHS number {nhs.display(row['nhs_number'])}" if row["nhs_number"] else "no NHS number"
+    return f"{name}, {number}" if name else number
+
+
+def _registered_here(text: str) -> bool:
+    """The receiving practice says the patient is its own registered patient."""
+    t = text or ""
+    if re.search(r"\bnot\s+(?:\w+\s+)?registered\s+with\s+us\b|\bnot\s+our\s+(?:own\s+)?patient", t, re.I):
+        return False
+    return bool(re.search(r"\b(?:registered\s+with\s+us|our\s+own\s+(?:registered\s+)?patient|"
+                          r"registered\s+here|joined\s+our\s+list|registered\s+at\s+this\s+practice)\b", t, re.I))
 
 
 def _supply(r: Referral, text: str) -> None:

@@ -262,7 +262,8 @@ def test_html_only_referral(bot):
             ("Receiving practice", "Meresfield Medical Centre (Z98101)"),
             ("Patient name", "Mr Html ONLY"), ("Date of birth", "03/06/1958"), ("NHS number", "999 035 6793"),
             ("Registered practice", "Stonebridge Lane Surgery (Z98106)"), ("Joint / site", "Right hip"),
-            ("Clinical reason", "Trochanteric bursitis, 3 months")]) + "</table></body></html>"
+            ("Clinical reason", "Trochanteric bursitis, 3 months"), ("Telephone", "01632 960000")]) + \
+        "</table></body></html>"
     m = make_msg(sender=OSEI, subject="Joint injection referral", body="x")
     m.set_content(html, subtype="html")
     r = bot.ingest(m, received_at=at(2026, 10, 5, 9, 0))
@@ -278,7 +279,7 @@ def test_referral_in_an_attached_word_form(bot):
                  ("Receiving practice", "Meresfield Medical Centre (Z98101)"),
                  ("Patient name", "Ms Word FORM"), ("Date of birth", "1958-06-03"), ("NHS number", "9990356793"),
                  ("Registered practice", "Stonebridge Lane Surgery (Z98106)"), ("Joint / site", "Left shoulder"),
-                 ("Clinical reason", "Frozen shoulder, 4 months")]:
+                 ("Clinical reason", "Frozen shoulder, 4 months"), ("Address", "2 Test Row, AM6 3LP")]:
         c = t.add_row().cells
         c[0].text, c[1].text = k, v
     buf = io.BytesIO()
@@ -355,7 +356,7 @@ def test_referral_in_an_attached_pdf_form_with_labels_above_values(bot):
     pdf = pdf_of(["MSK joint injection referral form", "Referred to", "Meresfield Medical Centre (Z98101)",
                   "Name", "Mr Pdf FORM", "D.O.B.", "3 Jun 1958", "NHS No.", "999-035-6793",
                   "GP practice", "Stonebridge Lane Surgery (Z98106)", "Site", "Right knee",
-                  "Reason for referral", "Osteoarthritis, flare for 6 weeks"])
+                  "Reason for referral", "Osteoarthritis, flare for 6 weeks", "Contact number", "07700 900123"])
     m = make_msg(sender=OSEI, subject="Referral", body="Joint injection referral attached.")
     m.add_attachment(pdf, maintype="application", subtype="pdf", filename="Pryce referral.pdf")
     r = bot.ingest(m, received_at=at(2026, 10, 5, 9, 0))
@@ -368,7 +369,7 @@ def test_labels_written_other_ways(bot):
     body = ("Referred to: Meresfield Medical Centre (Z98101)\n\n- Name: Mrs Other LABELS\n- DOB: 1958-06-03\n"
             "- NHS No: 9990356793\n- Patient's GP practice: Stonebridge Lane Surgery (Z98106)\n"
             "- Joint(s): both knees\n- Reason: bilateral knee OA\n- Anticoagulation: warfarin\n- Allergy: nil\n"
-            "- Diabetic: no\n- Previous joint injections: R knee 03/2026\n")
+            "- Diabetic: no\n- Previous joint injections: R knee 03/2026\n- Tel: 01632 960000\n")
     r = bot.ingest(referral(body, subject="Steroid injection referral"), received_at=at(2026, 10, 5, 9, 0))
     assert r["outcome"] == "accepted", r["errors"]
     clinical = json.loads(bot.conn.execute("SELECT clinical FROM referrals").fetchone()[0])
