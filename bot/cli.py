@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,10 +41,8 @@ def main(ctx, verbose):
     outbox and recorded. Data lives under LESBOT_HOME (default ./var); settings
     come from ./lesbot.toml (or LESBOT_CONFIG) and LESBOT_* variables.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # aiosmtpd logs every SMTP command at INFO: too costly and too noisy per message.
-    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    from bot.logs import setup
+    setup(verbose)
 
 
 @main.command()

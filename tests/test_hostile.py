@@ -80,3 +80,58 @@ def test_ingest_delivers_every_reply_not_just_the_first_two_hundred(home, tmp_pa
     assert queued == []
     sent = run_cli(home, "outbox", "list", "--state", "sent", "--limit", "1000").stdout.splitlines()
     assert len(sent) == 210
+
+
+PID = ("999 035 6793", "9990356793", "999-035-6793", "03/06/1958")
+
+
+def junk_attachments() -> list[tuple[str, str, str, bytes]]:
+    """Damaged files of every kind lesbot reads, each carrying a patient's details where a
+    library's complaint would quote them."""
+    import io
+    import zipfile
+    pid = b"Patient 999 035 6793 DOB 03/06/1958 NHS 9990356793"
+    pdf = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+           b"trailer << /Root 1 0 R /Info (" + pid + b") /Size 999-035-6793 >>\nstartxref\n9990356793\n%%EOF\n")
+    bad_zip = io.BytesIO()
+    with zipfile.ZipFile(bad_zip, "w") as z:
+        z.writestr("[Content_Types].xml", b"<Types " + pid + b">")
+        z.writestr("word/document.xml", b"<w:document>" + pid)
+        z.writestr("xl/workbook.xml", b"<workbook>" + pid)
+    return [("application", "pdf", "letter.pdf", pdf),
+            ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document", "form.docx",
+             bad_zip.getvalue()),
+            ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet", "claim.xlsx", bad_zip.getvalue()),
+            ("text", "csv", "claim.csv", b"Service,Count\n" + pid + b",\"unclosed\n\x00\xff"),
+            ("application", "zip", "bundle.zip", bad_zip.getvalue()[:-30])]
+
+
+def test_no_patient_details_reach_the_log_from_damaged_attachments(home, tmp_path):
+    run_cli(home, "directory", "import", str(DATA / "directory.csv"))
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    for i, (maintype, subtype, name, data) in enumerate(junk_attachments()):
+        for sender, subject in (("agh.metabolicbone@nhs.net", "Denosumab transfer letter"),
+                                ("priya.raghunathan3@nhs.net", "LES claim and joint injection referral")):
+            m = make_msg(sender=sender, subject=subject, body="Please see attached.")
+            m.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+            (folder / f"{i}-{sender[:4]}.eml").write_bytes(m.as_bytes())
+    r = run_cli(home, "-v", "ingest", "--json", str(folder))
+    results = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(results) == 10 and all(x["outcome"] for x in results)
+    for pid in PID:
+        assert pid not in r.stderr, f"{pid} in the log:\n{r.stderr[-2000:]}"
+
+
+def test_the_log_filter_masks_numbers_and_dates_in_messages_and_tracebacks():
+    import logging
+    from bot.logs import Scrub
+    try:
+        int("999 035 6793")
+    except ValueError:
+        import sys
+        rec = logging.LogRecord("x", logging.ERROR, __file__, 1, "bad %s on %s", ("9990356793", "03/06/1958"),
+                                sys.exc_info())
+    Scrub().filter(rec)
+    text = logging.Formatter().format(rec)
+    assert "bad [number] on [date]" in text and "999 035 6793" not in text and "Traceback" in text

@@ -1,0 +1,50 @@
+"""Logging for lesbot's processes: one format, and nothing that identifies a patient.
+
+Libraries that read attachments (pypdf, openpyxl, python-docx …) log or warn with pieces of
+the file they choke on, which may be a patient's details. Their loggers are quietened, Python
+warnings are routed through logging, and every record passes a filter that masks anything
+shaped like an NHS number or a date before it is written.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+QUIET = ("pypdf", "PyPDF2", "openpyxl", "docx", "PIL", "inscriptis", "mailparser_reply", "fontTools",
+         "matplotlib", "tnefparse", "py.warnings")
+NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+DATE_LIKE = re.compile(r"(?<!\d)\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)")
+
+
+def scrub(text: str) -> str:
+    return DATE_LIKE.sub("[date]", NHS_LIKE.sub("[number]", text))
+
+
+class Scrub(logging.Filter):
+    """Masks NHS-number-like and date-like text in the message, its arguments and any traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            record.msg = scrub(record.getMessage())
+        except Exception:            # a record that cannot be formatted: keep only its template
+            record.msg = scrub(str(record.msg))
+        record.args = None
+        if record.exc_info:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def setup(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Scrub())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # aiosmtpd logs every SMTP command at INFO: too costly and too noisy per message.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.captureWarnings(True)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.ERROR)
