@@ -29,6 +29,7 @@ from store.db import audit, connect, utcnow
 
 log = logging.getLogger("lesbot.pipeline")
 LONDON = ZoneInfo("Europe/London")
+QUICK_ANSWERS = 2        # earlier answers within a minute, in an hour, before an address is held
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Facts:
     new_case: bool = False
     reply: tuple[str, str, bytes] | None = None    # (subject, Message-ID, raw), rendered
     notices: list = field(default_factory=list)     # [(to, subject, Message-ID, raw)], rendered
+    quick_answer: bool = False                      # answered our mail within a minute
     service: str = "les"                            # which inbox it came to (routes)
     inbox: str = ""
 
@@ -110,11 +112,23 @@ class Pipeline:
             facts.bounce = rules.bounce_details(p)
             facts.case_id = self._case_by_outbox(conn, facts.bounce.references)
             return Decision("ignored", "bounce", [error("message", why)]), facts
-        for kind, check in (("read_receipt", rules.receipt_reason), ("auto_reply", rules.auto_reply_reason)):
+        answers_us = self._answers_us(conn, facts.references)
+        for kind, check in (("read_receipt", rules.receipt_reason),
+                            ("auto_reply", lambda p: rules.auto_reply_reason(p, answers_us))):
             why = check(p)
             if why:
                 facts.case_id = self._case_by_outbox(conn, facts.references)
                 return Decision("ignored", kind, [error("message", why)]), facts
+        facts.quick_answer = self._quick_answer(conn, row, facts.references)
+        if facts.quick_answer and conn.execute(
+                "SELECT count(*) FROM messages WHERE from_addr=? AND quick_answer=1 AND id<? AND received_at>=?",
+                (p.from_addr, row["id"], (_utc(row["received_at"]) - timedelta(hours=1)).isoformat())
+                ).fetchone()[0] >= QUICK_ANSWERS:
+            # a program answering every reply at once: stop the ping-pong before it spends the
+            # practice's daily replies; a person looks at the address
+            return Decision("quarantined", "auto_responder", [error(
+                "from", f"answered lesbot's mail within a minute {QUICK_ANSWERS + 1} times in an hour: an "
+                        "automatic responder? Held, not answered")]), facts
 
         org = org_for(conn, p.from_addr)
         if org:
@@ -183,6 +197,19 @@ class Pipeline:
                                 (ref, org.ods_code, ref, org.ods_code)).fetchone():
                     return ref
         return case
+
+    @staticmethod
+    def _quick_answer(conn, row, refs: list[str]) -> bool:
+        at = _utc(row["received_at"])
+        for r in refs[:20]:
+            out = conn.execute("SELECT created_at FROM outbox WHERE msgid=?", (r,)).fetchone()
+            if out and timedelta(0) <= at - _utc(out["created_at"]) <= timedelta(seconds=60):
+                return True
+        return False
+
+    @staticmethod
+    def _answers_us(conn, refs: list[str]) -> bool:
+        return any(conn.execute("SELECT 1 FROM outbox WHERE msgid=?", (r,)).fetchone() for r in refs[:20])
 
     @staticmethod
     def _case_by_stored(conn, refs: list[str]) -> int | None:
@@ -330,11 +357,12 @@ class Pipeline:
         conn.execute(
             "UPDATE messages SET state=?, kind=?, message_id=?, from_addr=?, org_code=?, content_hash=?, "
             "body_hash=?, duplicate_of=?, case_id=?, no_reply_reason=?, errors=?, error=?, attempts=attempts+1, "
-            "processed_at=?, reading=? WHERE id=?",
+            "processed_at=?, reading=?, quick_answer=? WHERE id=?",
             (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
              facts.content_hash, facts.body_hash, facts.duplicate_of, case_id, no_reply or None,
              json.dumps(decision.errors), err or None, utcnow(),
-             json.dumps(decision.reading, default=str) if decision.reading else None, row["id"]))
+             json.dumps(decision.reading, default=str) if decision.reading else None,
+             int(facts.quick_answer), row["id"]))
         audit(conn, "message", row["id"], decision.outcome, "pipeline",
               {"kind": decision.kind, "case": case_id, "duplicate_of": facts.duplicate_of,
                "no_reply": no_reply or None, "error": (err.splitlines() or [None])[0]})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from bot.mailparse import Parsed, bare_address, normalise_message_id
 
@@ -37,23 +38,55 @@ def bounce_reason(p: Parsed, envelope_from: str | None) -> str:
     local = p.from_addr.partition("@")[0]
     if local in ("mailer-daemon", "postmaster"):
         return "bounce from a mail server"
+    if subject_says(p, "bounce"):
+        return "non-delivery report (subject)"
     return ""
 
 
 def receipt_reason(p: Parsed) -> str:
     if is_report(p, "disposition-notification"):
         return "read receipt"
+    if subject_says(p, "receipt") and len(p.new_text.split()) < 80 and not p.attachments:
+        return "read or delivery receipt (subject)"
     return ""
 
 
-def auto_reply_reason(p: Parsed) -> str:
+@lru_cache(maxsize=None)
+def _subjects(kind: str) -> re.Pattern:
+    """The kept list of subjects programs write (catalogue/lexicon/machine.toml), any language."""
+    from bot.reading.forms import load_lexicon
+    words = sorted(load_lexicon("machine")[kind]["subjects"], key=len, reverse=True)
+    ends = r"\s*:" if kind == "receipt" else r"\s*(?::|-|–|$)"     # "Read:", never "Read - new form"
+    return re.compile(r"^\s*(?:(?:re|aw|sv|antw|r|rv|tr|fw|fwd|wg)\s*:\s*)*(?:" +
+                      "|".join(re.escape(w) for w in words) + r")" + ends, re.I)
+
+
+@lru_cache(maxsize=None)
+def _words(key: str) -> re.Pattern:
+    from bot.reading.forms import load_lexicon
+    words = sorted(load_lexicon("machine")["auto_reply"][key], key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+
+
+def subject_says(p: Parsed, kind: str) -> bool:
+    """Does the subject start as a program's would (kind: auto_reply, receipt, bounce)?"""
+    return bool(_subjects(kind).match(p.subject))
+
+
+def auto_reply_reason(p: Parsed, answers_us: bool = False) -> str:
+    """An out-of-office or other automatic answer. answers_us: it replies to mail lesbot sent,
+    which lets an out-of-office stated only in the body be recognised."""
     auto = p.header("auto-submitted").lower()
     if auto.startswith("auto-replied"):
         return "Auto-Submitted: auto-replied"
     if p.header("x-autoreply") or p.header("x-autorespond"):
         return "X-Autoreply"
-    if re.match(r"^(automatic reply|auto(matic)?[- ]?reply|out of (the )?office)\s*:", p.subject, re.I):
+    if subject_says(p, "auto_reply"):
         return "out-of-office subject"
+    if answers_us and not p.attachments:
+        text = p.new_text
+        if len(text.split()) < 150 and _words("body_away").search(text) and _words("body_return").search(text):
+            return "out-of-office in the body of a reply to lesbot"
     return ""
 
 

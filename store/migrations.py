@@ -273,6 +273,9 @@ def v7_reading(db: sqlite_utils.Database) -> None:
     # person confirmed or corrected before releasing it (e.g. {"practice": "K96101"})
     db["messages"].add_column("reading", str)
     db["messages"].add_column("hints", str)
+    # 1: it answered a mail lesbot sent within a minute (how an automatic responder looks)
+    db["messages"].add_column("quick_answer", int)
+    db["messages"].create_index(["from_addr", "quick_answer", "received_at"])
 
 
 MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading]
