@@ -12,6 +12,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import uuid
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,11 +30,21 @@ def spool_path(settings) -> Path:
 
 def open_spool(path) -> sqlite3.Connection:
     conn = connect(path)
+    existed = conn.execute("SELECT 1 FROM sqlite_master WHERE name='spool'").fetchone() is not None
     # AUTOINCREMENT: ids never reused after the worker purges moved rows.
     conn.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT, "
                  "source TEXT, source_key TEXT, envelope_from TEXT, envelope_to TEXT, raw BLOB, size INTEGER)")
     conn.execute("CREATE INDEX IF NOT EXISTS spool_key ON spool(source_key)")
+    # A generation per spool file: ids restart if the file is deleted, so messages remember
+    # "<generation>:<id>". A spool file from before generations keeps the old id-only keys.
+    conn.execute("CREATE TABLE IF NOT EXISTS spool_meta (generation TEXT NOT NULL)")
+    if not conn.execute("SELECT 1 FROM spool_meta").fetchone():
+        conn.execute("INSERT INTO spool_meta VALUES (?)", ("legacy" if existed else uuid.uuid4().hex,))
     return conn
+
+
+def spool_generation(spool) -> str:
+    return spool.execute("SELECT generation FROM spool_meta").fetchone()[0]
 
 
 def _values(raw: bytes, source: str, received_at: datetime | None, envelope_from, envelope_to,
@@ -80,16 +91,21 @@ def move_spooled(spool, conn, limit: int = 500) -> int:
     if not rows:
         return 0
     moved = 0
+    gen = spool_generation(spool)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for r in rows:
-            if conn.execute("SELECT 1 FROM messages WHERE spool_id=?", (r["id"],)).fetchone():
+            key = None if gen == "legacy" else f"{gen}:{r['id']}"
+            done = conn.execute("SELECT 1 FROM messages WHERE spool_id=? AND spool_key IS NULL", (r["id"],)) \
+                if key is None else conn.execute("SELECT 1 FROM messages WHERE spool_key=?", (key,))
+            if done.fetchone():
                 continue    # moved before a crash; only the purge was lost
             first = _imap_first(conn, r["source"], r["source_key"])
-            conn.execute(f"INSERT INTO messages ({COLUMNS}, state, duplicate_of, spool_id) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            conn.execute(f"INSERT INTO messages ({COLUMNS}, state, duplicate_of, spool_id, spool_key) "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                          (r["received_at"], r["source"], r["source_key"], r["envelope_from"], r["envelope_to"],
-                          r["raw"], r["size"], "duplicate" if first else "received", first, r["id"]))
+                          r["raw"], r["size"], "duplicate" if first else "received", first,
+                          r["id"] if key is None else None, key))
             moved += 1
         conn.execute("COMMIT")
     except BaseException:

@@ -276,6 +276,10 @@ def v7_reading(db: sqlite_utils.Database) -> None:
     # 1: it answered a mail lesbot sent within a minute (how an automatic responder looks)
     db["messages"].add_column("quick_answer", int)
     db["messages"].create_index(["from_addr", "quick_answer", "received_at"])
+    # which spool row it came from, as "<spool file's generation>:<row id>": a spool.db deleted and
+    # made anew starts its ids again, and must never match messages moved from the old one
+    db["messages"].add_column("spool_key", str)
+    db["messages"].create_index(["spool_key"], unique=True)
 
 
 MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading]

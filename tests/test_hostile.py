@@ -135,3 +135,24 @@ def test_the_log_filter_masks_numbers_and_dates_in_messages_and_tracebacks():
     Scrub().filter(rec)
     text = logging.Formatter().format(rec)
     assert "bad [number] on [date]" in text and "999 035 6793" not in text and "Traceback" in text
+
+
+def test_a_spool_file_made_anew_never_matches_messages_moved_from_the_old_one(home):
+    """Issue 11, item 10: spool.db deleted while lesbot.db is kept; its ids restart at 1."""
+    from conftest import INBOX
+    from bot import config
+    from bot.intake import SPOOL_INSERT, _values, move_spooled, open_spool, spool_path
+    from store.db import open_db
+    s = config.load(home=home, inbox=INBOX)
+    conn = open_db(s.db_path)
+    for n in range(2):
+        spool = open_spool(spool_path(s))
+        spool.execute(SPOOL_INSERT, _values(make_msg(body=f"message {n}").as_bytes(), "smtp", None, "", INBOX, None))
+        assert move_spooled(spool, conn) == 1
+        spool.close()
+        for suffix in ("", "-wal", "-shm"):
+            p = spool_path(s).with_name("spool.db" + suffix)
+            if p.exists():
+                p.unlink()
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+    conn.close()
