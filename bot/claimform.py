@@ -63,7 +63,8 @@ def _build(ods_code, org_name, services, catalogue, inbox, today, month) -> byte
     counts = DataValidation(type="whole", operator="between", formula1="0", formula2="100000",
                             showErrorMessage=True, error="A whole number of 0 or more")
     ws.add_data_validation(counts)
-    counts.add(f"D{first}:D{last}")
+    if last >= first:      # a practice signed up for nothing gets the form with no service rows
+        counts.add(f"D{first}:D{last}")
     for col, width in zip("ABCDEF", (60, 14, 16, 10, 15, 12)):
         ws.column_dimensions[col].width = width
     ws["A2"].alignment = Alignment(wrap_text=False)

@@ -16,6 +16,7 @@ name = "returns"
 KIND = re.compile(r"\b(?:(monitoring|quarterly) return|(audit) return|(?:yearly|annual) (audit))\b", re.I)
 QUARTER = re.compile(r"\b(?:(20\d\d)\s*-?\s*Q([1-4])|Q([1-4])\s*-?\s*(20\d\d))\b", re.I)
 YEAR = re.compile(r"\b(20\d\d)\b")
+CLAIM_SUBJECT = re.compile(r"\bclaim", re.I)
 FIGURES = {
     "referrals_received": r"referrals? received|referrals?",
     "attended": r"patients attending|attended|consultations?",
@@ -29,9 +30,15 @@ LINE = re.compile(r"^\s*(?:[-•*]\s*)?(" + "|".join(FIGURES.values()) + r")\s*[
 def match(ctx: Context) -> bool:
     if ctx.org is None or ctx.org.kind != "practice":
         return False
-    m = KIND.search(ctx.parsed.subject + "\n" + ctx.parsed.new_text)
+    # Evidence, not a passing mention: a claim letter saying activity "will be reported on our
+    # quarterly return" is a claim. The subject names the return, or the text gives its figures.
+    m = KIND.search(ctx.parsed.subject)
     if not m:
-        return False
+        m = KIND.search(ctx.parsed.new_text)
+        if not m or CLAIM_SUBJECT.search(ctx.parsed.subject) or (
+                len(read_figures(ctx.parsed.new_text)) < 2 and not any(
+                    a.kind in ("csv", "xlsx") for a in ctx.vetting.kept)):
+            return False
     ctx.extracted = "audit" if (m.group(2) or m.group(3)) else "monitoring"
     return True
 
