@@ -67,7 +67,12 @@ class Vetter:
                               "Send fewer files per email."))
             return v
         for a in real:
-            self._one(v, a.filename or f"unnamed {a.content_type}", a.content_type, a.data, inside="")
+            name = a.filename or f"unnamed {a.content_type}"
+            try:
+                self._one(v, name, a.content_type, a.data, inside="")
+            except Exception as e:       # a file damaged in a way no check foresaw: refuse it by name
+                v.refused.append((name, f"could not be opened ({type(e).__name__}); it may be damaged. "
+                                        "Save it again and resend."))
         return v
 
     def _one(self, v: Vetting, name: str, ctype: str, data: bytes, inside: str, depth: int = 0):
@@ -138,7 +143,7 @@ class Vetter:
                 unpacked = sum(i.file_size for i in infos)
                 if any(i.flag_bits & 0x1 for i in infos):
                     return "is encrypted, so lesbot cannot read it."
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError):
             return f"is named .{ext} but is not a valid Office file (it may be damaged)."
         if unpacked > self.limits.max_unpacked_bytes:
             return (f"unpacks to {_mb(unpacked)}, over the {_mb(self.limits.max_unpacked_bytes)} "
@@ -157,7 +162,7 @@ class Vetter:
         try:
             z = zipfile.ZipFile(io.BytesIO(data))
             infos = [i for i in z.infolist() if not i.is_dir()]
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError):
             v.refused.append((label, "is not a valid zip archive."))
             return
         if any(i.flag_bits & 0x1 for i in infos):

@@ -847,6 +847,9 @@ def from_csv(data: bytes, name: str, catalogue: Catalogue, received: datetime) -
     return ex
 
 
+MAX_COLUMNS = 60       # a claim sheet: a service column, months or counts; never thousands
+
+
 def from_xlsx(data: bytes, name: str, catalogue: Catalogue, received: datetime) -> Extracted:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -861,8 +864,10 @@ def from_xlsx(data: bytes, name: str, catalogue: Catalogue, received: datetime) 
         found = False
         for ws in wb.worksheets:
             sub = Extracted()
-            kind = _rows_to_lines(sub, ws.iter_rows(values_only=True), catalogue, received,
-                                  f"{name} sheet '{ws.title}'")
+            # Bounded before reading: a sheet may declare itself A1:XFD1048576, and read-only
+            # mode pads every row to the declared width.
+            rows = ws.iter_rows(values_only=True, max_col=MAX_COLUMNS, max_row=MAX_ROWS + 2)
+            kind = _rows_to_lines(sub, rows, catalogue, received, f"{name} sheet '{ws.title}'")
             if kind == "claim":
                 found = True
                 merge(ex, sub)

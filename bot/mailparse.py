@@ -15,7 +15,25 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
-from email.policy import compat32
+import email.policy
+
+
+class _Policy(type(email.policy.compat32)):
+    """compat32, except that a header sent with raw 8-bit bytes (Outlook's
+    filename="Claim – Sept.csv") is read as UTF-8 text, not handed back as a Header object
+    that the rest of the code would have to special-case."""
+
+    def header_fetch_parse(self, name, value):
+        if any("\udc80" <= c <= "\udcff" for c in value):
+            raw = value.encode("ascii", "surrogateescape")
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw.decode("windows-1252", "replace")
+        return value
+
+
+compat32 = _Policy()
 
 # Headers a relay adds or rewrites: leave them out of the content hash, so the same
 # message fetched by IMAP and delivered by SMTP hashes the same.
@@ -91,7 +109,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         cs = "windows-1252"
     try:
         return data.decode(cs)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError):      # unknown charset, 'undefined', bytes that do not fit
         pass
     try:
         return data.decode("utf-8")
@@ -207,19 +225,48 @@ def part_text(part: Message) -> str:
     return decode_bytes(payload, part.get_content_charset())
 
 
+MAX_DEPTH = 40          # MIME nesting a real client writes is a handful deep
+
+
+def _parse_message(raw: bytes) -> tuple[Message, list[str]]:
+    """The message, or for hostile nesting (a thousand multiparts) its headers alone."""
+    try:
+        msg = email.message_from_bytes(raw, policy=compat32)
+        if _depth(msg) <= MAX_DEPTH:
+            return msg, []
+    except RecursionError:
+        pass
+    return email.parser.BytesHeaderParser(policy=compat32).parsebytes(raw), [
+        f"MIME parts nested more than {MAX_DEPTH} deep: the body was not read"]
+
+
+def _depth(msg: Message) -> int:
+    """How deep the parts go, counted without recursion."""
+    deepest, stack = 0, [(msg, 1)]
+    while stack:
+        part, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_DEPTH:
+            break
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((p, d + 1) for p in payload)
+    return deepest
+
+
 def parse(raw: bytes) -> Parsed:
-    msg = email.message_from_bytes(raw, policy=compat32)
+    msg, too_deep = _parse_message(raw)
     headers: dict[str, str] = {}
     for k, v in msg.items():
         headers.setdefault(k.lower(), decode_header(v))
     raw_from = msg.get("From")
     from_name, from_addr = bare_address(raw_from if isinstance(raw_from, str) else headers.get("from", ""))
-    plain, html, attachments, defects = [], [], [], [str(d) for d in msg.defects]
-    for part in msg.walk():
+    plain, html, attachments, defects = [], [], [], [str(d) for d in msg.defects] + too_deep
+    for part in ([] if too_deep else msg.walk()):
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        disp = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disp = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         filename = part.get_filename()
         filename = decode_header(filename) if filename else ""
         if not filename and disp != "attachment" and ctype in ("text/plain", "text/html"):

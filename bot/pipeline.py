@@ -144,6 +144,9 @@ class Pipeline:
             why = rules.spoof_reason(p, env_from, s, org_of=lambda a: getattr(org_for(conn, a), "ods_code", None))
             if why:
                 return Decision("quarantined", "spoofed", [error("from", why)]), facts
+        deep = [d for d in p.defects if d.startswith("MIME parts nested")]
+        if deep and not row["released"]:
+            return Decision("quarantined", "malformed", [error("message", deep[0])]), facts
         vetting = self.vetter.vet(p.attachments)
         if vetting.dangerous and not row["released"]:
             return Decision("quarantined", "suspicious_attachment",

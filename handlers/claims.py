@@ -51,10 +51,13 @@ def extract(ctx: Context) -> cp.Extracted:
     ex = cp.from_body(p.new_text, cat, ctx.received_at, subject=p.subject, full_text=p.text)
     documents_wanted = bool(CLAIM_WORDS.search(p.subject) or CLAIM_WORDS.search(p.new_text[:2000]))
     for att in ctx.vetting.kept:
-        if att.kind == "csv":
-            cp.merge(ex, cp.from_csv(att.data, att.filename, cat, ctx.received_at))
-        elif att.kind == "xlsx":
-            cp.merge(ex, cp.from_xlsx(att.data, att.filename, cat, ctx.received_at))
+        if att.kind in ("csv", "xlsx"):
+            read = cp.from_csv if att.kind == "csv" else cp.from_xlsx
+            try:
+                cp.merge(ex, read(att.data, att.filename, cat, ctx.received_at))
+            except Exception as e:       # damaged or hostile (a 140 KB cell, a broken zip): say which file
+                ex.problems.append((att.filename, f"could not be read ({type(e).__name__}). Save it again from "
+                                                  "Excel, or send the figures in the email, and resend."))
         elif att.kind in ("docx", "pdf") and (documents_wanted or CLAIM_WORDS.search(att.filename)):
             try:
                 text = text_of(att)
