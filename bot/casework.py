@@ -30,6 +30,22 @@ def _letter_text(ctx, whole: bool) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def form_texts(ctx) -> list[str]:
+    """The text of each attached Word file (in reading order, tick boxes kept) and PDF. A damaged
+    file is skipped: the reply then lists what is missing."""
+    from bot.reading import forms
+    out = []
+    for att in ctx.vetting.kept:
+        try:
+            if att.kind == "docx":
+                out.append(forms.docx_text(att.data))
+            elif att.kind == "pdf":
+                out.append(text_of(att))
+        except Exception as e:
+            log.warning("could not read a %s attachment: %s", att.kind, type(e).__name__)
+    return out
+
+
 def org(conn, code: str | None) -> Org | None:
     if not code:
         return None

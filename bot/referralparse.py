@@ -384,7 +384,6 @@ def _read_one(text: str, on: date | None, subject: str, lex: dict, labelset, con
     zone = _patient_zone(text, labelled)
     body = _without(text, spans)                     # no signatures
     zone_text = " " * zone + body[zone:]
-    lines = text.splitlines()
 
     # name
     name = _value(labelled, "patient_name", text)

@@ -12,10 +12,8 @@ import json
 import re
 from datetime import date, datetime, timedelta
 
-import logging
 
 from bot import casework, dates, imskparse, letters, nhs, workdays
-from bot.attachments import text_of
 from bot.dates import months_after
 from bot.periods import london
 from bot.reading import forms
@@ -23,7 +21,6 @@ from bot.replies import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit
 
-log = logging.getLogger("lesbot.imsk")
 name = "imsk"
 SERVICE = "imsk"
 DISCHARGED = re.compile(r"\bdischarged\b", re.I)
@@ -39,15 +36,7 @@ def _text(ctx: Context, whole: bool) -> str:
     in reading order with their tick boxes. Kept on the context: a PDF is read once."""
     cache = ctx.__dict__.setdefault("_imsk_text", {})
     if whole not in cache:
-        parts = [ctx.parsed.text if whole else ctx.parsed.new_text]
-        for att in ctx.vetting.kept:
-            try:
-                if att.kind == "docx":
-                    parts.append(forms.docx_text(att.data))
-                elif att.kind == "pdf":
-                    parts.append(text_of(att))
-            except Exception as e:       # a damaged file: the reply will say what is missing
-                log.warning("could not read a %s attachment: %s", att.kind, type(e).__name__)
+        parts = [ctx.parsed.text if whole else ctx.parsed.new_text, *casework.form_texts(ctx)]
         cache[whole] = "\n\n".join(p for p in parts if p)
     return cache[whole]
 

@@ -10,15 +10,12 @@ import json
 import re
 from datetime import date
 
-import logging
 
 from bot import casework, dates
-from bot.attachments import text_of
 from bot.reading import forms
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, utcnow
 
-log = logging.getLogger("lesbot.training")
 name = "training"
 LEX = forms.load_lexicon("training")
 ITEMS = sorted(LEX["items"].items(), key=lambda kv: kv[1]["number"])
@@ -112,15 +109,7 @@ def _gpwsi(text: str) -> str:
 def _text(ctx: Context) -> str:
     """What the applicant wrote this time and the text of attached Word/PDF documents (Word in
     reading order, so a costs table stays under its heading); confidentiality footers dropped."""
-    parts = [ctx.parsed.new_text]
-    for att in ctx.vetting.kept:
-        try:
-            if att.kind == "docx":
-                parts.append(forms.docx_text(att.data))
-            elif att.kind == "pdf":
-                parts.append(text_of(att))
-        except Exception as e:       # a damaged file: the reply lists what is missing
-            log.warning("could not read a %s attachment: %s", att.kind, type(e).__name__)
+    parts = [ctx.parsed.new_text, *casework.form_texts(ctx)]
     return "\n\n".join(forms.strip_disclaimer(p) for p in parts if p)
 
 

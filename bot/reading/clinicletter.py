@@ -18,15 +18,13 @@ holds patient details). The words live in catalogue/lexicon/letters.toml.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
 from bot import dates, nhs
+from bot.reading.lexicon import derived
 
-LEXICON = Path(__file__).resolve().parents[2] / "catalogue" / "lexicon" / "letters.toml"
 POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
 PHONE_CONTEXT = re.compile(r"\b(tel|telephone|phone|mob|mobile|fax|ring|call|switchboard|t:|f:|m:)\W{0,3}$", re.I)
 
@@ -53,22 +51,13 @@ def _compiled(lex: Lexicon, section: str, key: str, flags) -> re.Pattern:
     return re.compile(r"(?<![\w-])(?:" + _alt(words) + r")(?![\w])", flags) if words else re.compile(r"(?!)")
 
 
-_LEX: dict = {}
-
-
 def lexicon() -> Lexicon:
     """The lexicon, re-read when the file changes (editable without code)."""
-    try:
-        stamp = LEXICON.stat().st_mtime_ns
-    except OSError:
-        stamp = 0
-    hit = _LEX.get(stamp)
-    if hit is None:
-        raw = tomllib.loads(LEXICON.read_text(encoding="utf-8")) if stamp else {}
-        hit = Lexicon(_Frozen(raw))
-        _LEX.clear()
-        _LEX[stamp] = hit
-    return hit
+    return derived("letters", _build)
+
+
+def _build(raw: dict) -> "Lexicon":
+    return Lexicon(_Frozen(raw))
 
 
 class _Frozen(dict):

@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import io
 import re
-import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
-LEXICON_DIR = Path(__file__).resolve().parent.parent.parent / "catalogue" / "lexicon"
+from bot.reading import lexicon
 
 
-@lru_cache(maxsize=None)
 def load_lexicon(name: str) -> dict:
-    """catalogue/lexicon/<name>.toml, read once per process."""
-    with open(LEXICON_DIR / f"{name}.toml", "rb") as f:
-        return tomllib.load(f)
+    """catalogue/lexicon/<name>.toml (bot/reading/lexicon.py: re-read when the file changes)."""
+    return lexicon.load(name)
 
 
 # -- tick boxes --------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ Topics and words: catalogue/lexicon/referrals.toml [extras.*] and [negation]. Ma
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
-LEXICON = Path(__file__).resolve().parents[2] / "catalogue" / "lexicon" / "referrals.toml"
+from bot.reading.lexicon import derived
+
 TOPICS = ("anticoagulants", "allergies", "diabetes", "previous_injections")
 NEG_BEFORE = re.compile(r"(?<![\w-])(?:not\s+on\s+any|not\s+on|not|no|non-?|nil|never|without|denies|takes\s+no|"
                         r"has\s+no|have\s+no|free\s+of|isn'?t|is\s+not|has\s+not\s+had|hasn'?t\s+had|"
@@ -41,27 +40,18 @@ class Finding:
         return self.answer or w
 
 
-_LEX: dict = {}
-
-
 def lexicon() -> dict:
-    try:
-        stamp = LEXICON.stat().st_mtime_ns
-    except OSError:
-        stamp = 0
-    hit = _LEX.get(stamp)
-    if hit is None:
-        raw = tomllib.loads(LEXICON.read_text(encoding="utf-8")) if stamp else {}
-        extras = raw.get("extras", {})
-        neg = raw.get("negation", {})
-        hit = {"topic": {t: _rx(extras.get(t, {}).get("topic", [])) for t in TOPICS},
-               "negative": {t: _rx(extras.get(t, {}).get("negative", [])) for t in TOPICS},
-               "positive": {t: _rx(extras.get(t, {}).get("positive", [])) for t in TOPICS},
-               "values_no": {v.lower() for v in neg.get("values_no", [])},
-               "values_yes": {v.lower() for v in neg.get("values_yes", [])}}
-        _LEX.clear()
-        _LEX[stamp] = hit
-    return hit
+    return derived("referrals", _build)
+
+
+def _build(raw: dict) -> dict:
+    extras = raw.get("extras", {})
+    neg = raw.get("negation", {})
+    return {"topic": {t: _rx(extras.get(t, {}).get("topic", [])) for t in TOPICS},
+            "negative": {t: _rx(extras.get(t, {}).get("negative", [])) for t in TOPICS},
+            "positive": {t: _rx(extras.get(t, {}).get("positive", [])) for t in TOPICS},
+            "values_no": {v.lower() for v in neg.get("values_no", [])},
+            "values_yes": {v.lower() for v in neg.get("values_yes", [])}}
 
 
 def _rx(words) -> re.Pattern:

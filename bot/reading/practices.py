@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import re
 import threading
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import getaddresses
-from pathlib import Path
 from typing import Iterable
 
 from rapidfuzz import fuzz
 
-LEXICON = Path(__file__).resolve().parents[2] / "catalogue" / "lexicon" / "referrals.toml"
+from bot.reading.lexicon import derived
+
 ODS_SHAPE = re.compile(r"\b([A-Z][0-9]{5})\b")
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
 EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
@@ -139,28 +138,19 @@ def _db_key(conn) -> str:
 
 
 # -- the lexicon ------------------------------------------------------------------------------------
-_LEX: dict = {}
-
-
 def lexicon() -> dict:
     """[practice_words] and [practice_roles] from catalogue/lexicon/referrals.toml (re-read on change)."""
-    try:
-        stamp = LEXICON.stat().st_mtime_ns
-    except OSError:
-        stamp = 0
-    hit = _LEX.get(stamp)
-    if hit is None:
-        raw = tomllib.loads(LEXICON.read_text(encoding="utf-8")) if stamp else {}
-        words = {**DEFAULT_WORDS, **raw.get("practice_words", {})}
-        roles = {**DEFAULT_ROLES, **raw.get("practice_roles", {})}
-        hit = {"words": words, "roles": roles,
-               "generic": sorted({_norm(w) for w in words["generic"]}, key=len, reverse=True),
-               "role_rx": {k: re.compile(r"(?<![\w])(?:" + "|".join(
-                   r"\s+".join(re.escape(p) for p in w.split()) for w in sorted(v, key=len, reverse=True))
-                   + r")(?![\w])", re.I) for k, v in roles.items()}}
-        _LEX.clear()
-        _LEX[stamp] = hit
-    return hit
+    return derived("referrals", _build)
+
+
+def _build(raw: dict) -> dict:
+    words = {**DEFAULT_WORDS, **raw.get("practice_words", {})}
+    roles = {**DEFAULT_ROLES, **raw.get("practice_roles", {})}
+    return {"words": words, "roles": roles,
+            "generic": sorted({_norm(w) for w in words["generic"]}, key=len, reverse=True),
+            "role_rx": {k: re.compile(r"(?<![\w])(?:" + "|".join(
+                r"\s+".join(re.escape(p) for p in w.split()) for w in sorted(v, key=len, reverse=True))
+                + r")(?![\w])", re.I) for k, v in roles.items()}}
 
 
 def _norm(text: str) -> str:
