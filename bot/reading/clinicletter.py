@@ -31,6 +31,11 @@ PHONE_CONTEXT = re.compile(r"\b(tel|telephone|phone|mob|mobile|fax|ring|call|swi
 
 def _alt(words) -> str:
     """A regex alternation of phrases, longest first; a space matches any white space."""
+    return _alt_of(tuple(words))
+
+
+@lru_cache(maxsize=None)
+def _alt_of(words: tuple) -> str:
     return "|".join(r"\s+".join(re.escape(p) for p in w.split()) for w in sorted(set(words), key=len, reverse=True))
 
 
@@ -102,11 +107,43 @@ def find_dates(text: str, pivot: int, near: date | None = None) -> list[Dated]:
     return sorted(out, key=lambda x: x.pos)
 
 
+@lru_cache(maxsize=None)
+def _role_hints(lex: Lexicon, role: str) -> tuple[str, ...]:
+    """The first word of each phrase for a date role, lower case: a role none of whose first
+    words occurs in the text cannot match, and its (slow, many-branched) pattern is skipped."""
+    return tuple({w.split()[0].lower() for w in lex.words("date_roles", role) if w.split()})
+
+
+def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, ...]):
+    """rx.finditer(text), found faster: the pattern (an alternation of many phrases, slow to try
+    at every position) is tried only where one of its phrases' first words starts."""
+    if lowered is None:
+        yield from rx.finditer(text)
+        return
+    starts = set()
+    for h in hints:
+        i = lowered.find(h)
+        while i >= 0:
+            starts.add(i)
+            i = lowered.find(h, i + 1)
+    end = -1
+    for i in sorted(starts):
+        if i < end:
+            continue                      # inside the last match, as finditer would skip it
+        m = rx.match(text, i)
+        if m:
+            yield m
+            end = m.end()
+
+
 def _keywords(text: str, lex: Lexicon) -> list[tuple[int, int, str]]:
     found = []
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = None                    # a character whose lower case is longer: positions differ
     for role in ("dob", "clinic", "letter", "typed", "initiated", "first_dose", "last_dose", "doses", "next_due",
                  "other"):
-        for m in lex.rx("date_roles", role).finditer(text):
+        for m in _matches(lex.rx("date_roles", role), text, lowered, _role_hints(lex, role)):
             found.append((m.start(), m.end(), role))
     # a longer phrase at the same place wins ("date of last" over "last")
     found.sort(key=lambda k: (k[0], -(k[1] - k[0])))
@@ -489,6 +526,7 @@ def patient(text: str) -> Patient:
 
 
 # -- the practice a letter names ------------------------------------------------------------------
+@lru_cache(maxsize=4096)
 def norm_name(name: str) -> str:
     """'St. Ebba’s Surgery' -> 'st ebbas surgery'; 'The Old Chapel Surgery' -> 'old chapel surgery'."""
     name = (name or "").lower().replace("&", " and ")

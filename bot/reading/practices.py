@@ -19,6 +19,7 @@ The words live in catalogue/lexicon/referrals.toml ([practice_roles], [practice_
 """
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ class Directory:
             for e in p.emails:
                 self.emails[e] = p.ods_code
         self._forms: dict[str, tuple[list[str], list[str]]] = {}
+        self._index: dict[tuple, tuple[dict, dict]] = {}
 
     @classmethod
     def of(cls, conn) -> "Directory":
@@ -116,6 +118,31 @@ class Directory:
 
     def offering(self, service: str) -> list[Practice]:
         return [p for p in self.practices() if service in p.services]
+
+    def name_index(self, kinds=("practice",)) -> tuple[dict, dict, dict]:
+        """Every written form of every practice's name, indexed for one pass over a text:
+        exact: form -> candidates; sizes: first word -> the word counts of forms starting with it;
+        fuzzy: (first letter, word count) -> [(length, candidate)] sorted by length, forms of 7+
+        letters. A candidate is (code, form, word count, is a core name). Built once per directory."""
+        key = tuple(kinds)
+        hit = self._index.get(key)
+        if hit is None:
+            exact: dict[str, list] = {}
+            sizes: dict[str, set] = {}
+            fuzzy: dict[tuple, list] = {}
+            for p in self.practices(kinds):
+                fulls, cores = self.forms(p.ods_code)
+                for form in fulls + cores:
+                    n = len(form.split())
+                    cand = (p.ods_code, form, n, form in cores)
+                    exact.setdefault(form, []).append(cand)
+                    sizes.setdefault(form.split()[0], set()).add(n)
+                    if len(form) >= 7:
+                        fuzzy.setdefault((form[:1], n), []).append((len(form), cand))
+            for v in fuzzy.values():
+                v.sort(key=lambda x: x[0])
+            hit = self._index[key] = (exact, sizes, fuzzy)
+        return hit
 
     def forms(self, code: str) -> tuple[list[str], list[str]]:
         """(full names, core names) a practice is written as: normalised word strings."""
@@ -206,34 +233,54 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
     toks = _tokens(text)
     words = [t[0] for t in toks]
     generic = lexicon()["generic"]
-    for code in wanted:
-        fulls, cores = directory.forms(code)
-        for form in fulls + cores:
-            n = len(form.split())
-            is_core = form in cores
-            for i in range(0, len(words) - n + 1):
-                window = " ".join(words[i:i + n])
-                exact = window == form
-                score = 100.0
-                if not exact:
-                    if not fuzzy or words[i][:1] != form[:1] or len(form) < 7:
-                        continue
-                    score = fuzz.ratio(window, form)
-                    if score < (90 if n == 1 else 86):
-                        continue
-                start, end = toks[i][1], toks[i + n - 1][2]
-                if is_core:
-                    follow = " ".join(words[i + n:i + n + 3])
-                    has_suffix = any(follow == g or follow.startswith(g + " ") for g in generic)
-                    if not has_suffix:
-                        if n < 2 or _street(text, start, end) or _capital(text, start) is False:
-                            continue
-                        score -= 10
-                    elif _street(text, start, end):
-                        continue
-                elif _street(text, start, end):
+    exact_idx, sizes, fuzzy_idx = directory.name_index(kinds)
+    fuzzy_sizes = sorted({n for _, n in fuzzy_idx}) if fuzzy else []
+    memo: dict[int, bool] = {}
+
+    def suffixed(j: int) -> bool:
+        """Do the words from j on start with a practice word (Surgery, Medical Centre …)?"""
+        if j not in memo:
+            follow = " ".join(words[j:j + 3])
+            memo[j] = any(follow == g or follow.startswith(g + " ") for g in generic)
+        return memo[j]
+
+    def candidates(i: int, word: str):
+        """(candidate, score) for names that could start at word i: exact ones by lookup, fuzzy
+        ones only among forms whose length leaves a score of 86 (90 for one word) possible."""
+        for n in sizes.get(word, ()):
+            for cand in exact_idx.get(" ".join(words[i:i + n]), ()):
+                yield cand, 100.0
+        for n in fuzzy_sizes:
+            bucket = fuzzy_idx.get((word[:1], n))
+            if not bucket or i + n > len(words):
+                continue
+            window = " ".join(words[i:i + n])
+            if window in exact_idx:
+                continue
+            cutoff = 86 if n > 1 else 90
+            a = len(window)
+            lo = bisect.bisect_left(bucket, (a * cutoff / (200 - cutoff),))
+            for length, cand in bucket[lo:]:
+                if length * cutoff > a * (200 - cutoff):
+                    break                     # longer forms can only score lower
+                score = fuzz.ratio(window, cand[1], score_cutoff=cutoff)
+                if score:
+                    yield cand, score
+
+    for i, word in enumerate(words):
+        for (code, form, n, is_core), score in candidates(i, word):
+            if code not in wanted:
+                continue
+            exact = score == 100.0 and " ".join(words[i:i + n]) == form
+            start, end = toks[i][1], toks[i + n - 1][2]
+            if _street(text, start, end):
+                continue
+            if is_core and not suffixed(i + n):
+                # a core name ("Wyke Bridge") alone: two words or more, written with a capital
+                if n < 2 or _capital(text, start) is False:
                     continue
-                out.append(Mention(code, "name" if exact else "fuzzy", text[start:end], start, score=score))
+                score -= 10
+            out.append(Mention(code, "name" if exact else "fuzzy", text[start:end], start, score=score))
     out = _dedupe(out)
     for mention in out:
         if mention.start >= 0:
