@@ -137,6 +137,11 @@ def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, .
 
 
 def _keywords(text: str, lex: Lexicon) -> list[tuple[int, int, str]]:
+    return list(_keywords_of(text, lex))
+
+
+@lru_cache(maxsize=16)        # a letter is read for several purposes: find its phrases once
+def _keywords_of(text: str, lex: Lexicon) -> tuple[tuple[int, int, str], ...]:
     found = []
     lowered = text.lower()
     if len(lowered) != len(text):
@@ -152,7 +157,7 @@ def _keywords(text: str, lex: Lexicon) -> list[tuple[int, int, str]]:
         if k[0] >= last_end:
             out.append(k)
             last_end = max(last_end, k[1])
-    return out
+    return tuple(out)
 
 
 def _same_sentence(text: str, a: int, b: int) -> bool:
@@ -357,12 +362,17 @@ def sections(text: str) -> dict[str, str]:
 
 
 def sentences(text: str) -> list[str]:
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=32)
+def _sentences(text: str) -> tuple[str, ...]:
     """Sentences and list items, a PDF's wrapped lines joined."""
     out = []
     for para in re.split(r"\n\s*\n|\n(?=\s*(?:[-•*·]|\d+[.)])\s)", text or ""):
         para = " ".join(para.split())
         out += [s for s in re.split(r"(?<=[.!?;])\s+(?=[A-Z(])", para) if s]
-    return out
+    return tuple(out)
 
 
 # -- patient details ------------------------------------------------------------------------------
@@ -537,6 +547,11 @@ def norm_name(name: str) -> str:
 
 def practice_mentions(text: str) -> list[str]:
     """Phrases that name a GP practice ('Riverside Medical Group'), whether or not it is known."""
+    return list(_practice_mentions(text))
+
+
+@lru_cache(maxsize=16)
+def _practice_mentions(text: str) -> tuple[str, ...]:
     lex = lexicon()
     nouns = _alt(lex.words("practices", "nouns"))
     stop = {w.lower() for w in lex.words("practices", "not_names")}
@@ -548,7 +563,7 @@ def practice_mentions(text: str) -> list[str]:
         if not words or words[-1].lower() in stop or not m.group(2)[0].isupper():
             continue
         out.append(" ".join(words + [m.group(2)]))
-    return list(dict.fromkeys(out))
+    return tuple(dict.fromkeys(out))
 
 
 def practices_in(text: str, directory: list[tuple[str, str, set]], fuzzy: int = 90) -> list[str]:

@@ -2,10 +2,11 @@
 
 `load(name)` gives the file as a dict; `derived(name, build)` gives what a reader builds from it
 (compiled patterns, sets), built once per version of the file: an edit is picked up by the next
-message, without a restart, and costs one stat() per call otherwise.
+message (within a second), without a restart.
 """
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 from typing import Callable
@@ -14,11 +15,21 @@ DIR = Path(__file__).resolve().parents[2] / "catalogue" / "lexicon"
 _cache: dict[tuple[str, object], tuple[int, object]] = {}
 
 
+_checked: dict[str, tuple[float, int]] = {}
+
+
 def _stamp(name: str) -> int:
+    """The file's modification time, looked at no more than once a second per file."""
+    now = time.monotonic()
+    hit = _checked.get(name)
+    if hit and now - hit[0] < 1.0:
+        return hit[1]
     try:
-        return (DIR / f"{name}.toml").stat().st_mtime_ns
+        stamp = (DIR / f"{name}.toml").stat().st_mtime_ns
     except OSError:
-        return 0
+        stamp = 0
+    _checked[name] = (now, stamp)
+    return stamp
 
 
 def _raw(raw: dict) -> dict:

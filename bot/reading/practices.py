@@ -23,6 +23,7 @@ import bisect
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from email.utils import getaddresses
 from typing import Iterable
 
@@ -180,6 +181,7 @@ def _build(raw: dict) -> dict:
                 + r")(?![\w])", re.I) for k, v in roles.items()}}
 
 
+@lru_cache(maxsize=8192)          # the same words recur in every letter
 def _norm(text: str) -> str:
     text = (text or "").lower().replace("&", " and ").replace("’", "'")
     text = re.sub(r"\bst\.?(?=\s)", "st", text)
