@@ -24,7 +24,7 @@ class _Policy(type(email.policy.compat32)):
     that the rest of the code would have to special-case."""
 
     def header_fetch_parse(self, name, value):
-        if any("\udc80" <= c <= "\udcff" for c in value):
+        if not value.isascii() and any("\udc80" <= c <= "\udcff" for c in value):
             raw = value.encode("ascii", "surrogateescape")
             try:
                 return raw.decode("utf-8")

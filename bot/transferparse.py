@@ -103,8 +103,11 @@ def read(text: str, received: date | None = None) -> Letter:
     # information given to the patient
     told, primary, follow = (lex.rx("phrases", k) for k in ("told", "primary_care", "follow_up"))
     lt.information = s.get("information", "")
+    whole = (lt.information or "") + "\n" + text
+    # each sentence is tried only if the whole letter has all three (the patterns are slow)
     said = [x for x in cl.sentences(lt.information or "") + cl.sentences(text)
-            if told.search(x) and primary.search(x) and follow.search(x) and not re.match(r"\s*cc\b", x, re.I)]
+            if told.search(x) and primary.search(x) and follow.search(x) and not re.match(r"\s*cc\b", x, re.I)] \
+        if told.search(whole) and primary.search(whole) and follow.search(whole) else []
     lt.told = said[0] if said else ""
     return lt
 
@@ -116,7 +119,7 @@ def _deviation(text: str, section: str, lex) -> tuple[bool, str]:
     head = re.search(r"(?im)^\s*(?:\d+[.)]\s*)?(" + cl._alt(lex.words("headings", "deviation")) + r")", text or "")
     heading_says = bool(head and DEVIATION_HEADING.search(text[head.start():text.find("\n", head.start())]))
     statements = []
-    for sent in cl.sentences(text):
+    for sent in cl.sentences(text) if deviates_rx.search(text or "") else ():
         m = deviates_rx.search(sent)
         if m and (GUIDELINE.search(sent) or (section and sent in " ".join(section.split()))):
             if re.search(r"\b(not|no|never|nothing)\W+(?:\w+\W+)?$", sent[:m.start()], re.I) and \

@@ -136,7 +136,7 @@ def _one(ctx: Context, doc: Doc, cover: str, on) -> Result:
     problems = [error(f, p) for f, p in tp.problems(lt, on)]
     if problems:
         return Result(doc, lt, "rejected", problems)
-    evidence = "\n".join((ctx.parsed.subject, cover, doc.text))
+    evidence = "\n\n\n".join((ctx.parsed.subject, cover, doc.text))      # parts read apart (cl.practice_mentions)
     copied = casework.copied_orgs(conn, ctx.parsed)
     hinted = ctx.hints.get("practice")
     practice, why = (hinted, "") if hinted else find_practice(conn, lt, evidence, copied)

@@ -18,7 +18,7 @@ holds patient details). The words live in catalogue/lexicon/letters.toml.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 
@@ -46,14 +46,43 @@ class Lexicon:
     def words(self, section: str, key: str) -> list[str]:
         return list(self.raw.get(section, {}).get(key, []))
 
-    def rx(self, section: str, key: str, flags=re.I) -> re.Pattern:
+    def rx(self, section: str, key: str, flags=re.I) -> "Phrases":
         return _compiled(self, section, key, flags)
 
 
+class Phrases:
+    """A compiled alternation of lexicon phrases that searches fast: a pattern of many literal
+    branches is slow to try at every position of a letter, so `search` and `finditer` try it
+    only where one of the phrases' first words starts (found with str.find). Same results as
+    the pattern's own; anything else (sub, split, .pattern …) goes to the pattern."""
+
+    def __init__(self, pattern: re.Pattern, words):
+        self.rx = pattern
+        self.hints = tuple({w.split()[0].lower() for w in words if w.split()})
+
+    def __getattr__(self, name):
+        return getattr(self.rx, name)
+
+    def _lowered(self, text: str) -> str | None:
+        lowered = text.lower()
+        return lowered if len(lowered) == len(text) else None
+
+    def finditer(self, text, *args):
+        if args:
+            return self.rx.finditer(text, *args)
+        return _matches(self.rx, text, self._lowered(text), self.hints)
+
+    def search(self, text, *args):
+        if args:
+            return self.rx.search(text, *args)
+        return next(iter(self.finditer(text)), None)
+
+
 @lru_cache(maxsize=None)
-def _compiled(lex: Lexicon, section: str, key: str, flags) -> re.Pattern:
+def _compiled(lex: Lexicon, section: str, key: str, flags) -> "Phrases":
     words = lex.words(section, key)
-    return re.compile(r"(?<![\w-])(?:" + _alt(words) + r")(?![\w])", flags) if words else re.compile(r"(?!)")
+    rx = re.compile(r"(?<![\w-])(?:" + _alt(words) + r")(?![\w])", flags) if words else re.compile(r"(?!)")
+    return Phrases(rx, words)
 
 
 def lexicon() -> Lexicon:
@@ -130,6 +159,8 @@ def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, .
     for i in sorted(starts):
         if i < end:
             continue                      # inside the last match, as finditer would skip it
+        if i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-"):
+            continue                      # inside a word: the pattern's look-behind would refuse it
         m = rx.match(text, i)
         if m:
             yield m
@@ -148,7 +179,7 @@ def _keywords_of(text: str, lex: Lexicon) -> tuple[tuple[int, int, str], ...]:
         lowered = None                    # a character whose lower case is longer: positions differ
     for role in ("dob", "clinic", "letter", "typed", "initiated", "first_dose", "last_dose", "doses", "next_due",
                  "other"):
-        for m in _matches(lex.rx("date_roles", role), text, lowered, _role_hints(lex, role)):
+        for m in _matches(lex.rx("date_roles", role).rx, text, lowered, _role_hints(lex, role)):
             found.append((m.start(), m.end(), role))
     # a longer phrase at the same place wins ("date of last" over "last")
     found.sort(key=lambda k: (k[0], -(k[1] - k[0])))
@@ -459,6 +490,12 @@ def nhs_numbers(text: str) -> list[tuple[str, bool, int]]:
 
 
 def patient(text: str) -> Patient:
+    """The patient block of a letter (a copy: the reading is kept for the next caller)."""
+    return replace(_patient(text))
+
+
+@lru_cache(maxsize=16)
+def _patient(text: str) -> Patient:
     lex = lexicon()
     lines = (text or "").splitlines()
     p = Patient()
@@ -546,8 +583,11 @@ def norm_name(name: str) -> str:
 
 
 def practice_mentions(text: str) -> list[str]:
-    """Phrases that name a GP practice ('Riverside Medical Group'), whether or not it is known."""
-    return list(_practice_mentions(text))
+    """Phrases that name a GP practice ('Riverside Medical Group'), whether or not it is known.
+    A phrase never runs over a line break, so a text made of parts (subject, covering note,
+    letter) is read part by part and each part's reading is kept."""
+    parts = (text or "").split("\n\n\n")
+    return list(dict.fromkeys(m for part in parts for m in _practice_mentions(part)))
 
 
 @lru_cache(maxsize=16)
