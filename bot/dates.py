@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date
+from functools import lru_cache
 
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS |= {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -33,6 +34,11 @@ def _year(text: str, pivot: int) -> int:
 def find(text: str, pivot: int | None = None) -> list[tuple[int, date | None, str]]:
     """Every date-shaped thing in text: (position, date or None when it is not a real date, as written)."""
     pivot = (date.today().year + 1) % 100 if pivot is None else pivot
+    return list(_find(text or "", pivot))
+
+
+@lru_cache(maxsize=256)       # readers ask about the same letter's dates several times
+def _find(text: str, pivot: int) -> tuple[tuple[int, date | None, str], ...]:
     out = []
     for m in DATE_RE.finditer(text or ""):
         g = m.groupdict()
@@ -46,7 +52,7 @@ def find(text: str, pivot: int | None = None) -> list[tuple[int, date | None, st
         except ValueError:
             d = None
         out.append((m.start(), d, m.group(0)))
-    return out
+    return tuple(out)
 
 
 def parse(text: str) -> date | None:

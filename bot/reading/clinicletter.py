@@ -353,13 +353,19 @@ def dose_dates(text: str, pivot: int, fallback: date | None = None) -> DoseDates
 SECTIONS = ("diagnosis", "plan", "follow_up", "threshold", "deviation", "information", "treatment")
 
 
-def _heading_rx(lex: Lexicon) -> list[tuple[str, re.Pattern]]:
+LEAD = re.compile(r"^\s*(?:\d+[.)]\s*|[-•*·]\s*)?")     # white space, numbering or a bullet before a heading
+
+
+@lru_cache(maxsize=None)
+def _heading_rx(lex: Lexicon) -> list[tuple[str, re.Pattern, tuple[str, ...]]]:
+    """(section, its heading pattern, the first words its headings start with, lower case)."""
     out = []
     for key in SECTIONS:
-        alt = _alt(lex.words("headings", key))
+        words = lex.words("headings", key)
+        alt = _alt(words)
         out.append((key, re.compile(
             r"^\s*(?:\d+[.)]\s*|[-•*·]\s*)?(" + alt + r")(?:\s*:?\s*$|\s*(?:\([^)\n]{0,160}\))?\s*[:\-–](?:\s+(.*))?$)",
-            re.I)))
+            re.I), tuple({w.split()[0].lower() for w in words if w.split()})))
     return out
 
 
@@ -373,7 +379,10 @@ def sections(text: str) -> dict[str, str]:
     for n, line in enumerate(lines):
         if len(line.strip()) > 200:
             continue
-        for key, rx in heads:
+        start = line[LEAD.match(line).end():].lower()
+        for key, rx, firsts in heads:
+            if not start.startswith(firsts):
+                continue                  # cannot be this section's heading: skip its pattern
             m = rx.match(line)
             if m and (m.group(2) or len(line.strip()) <= 80 or line.rstrip().endswith(":")):
                 found.append((n, key, (m.group(2) or "").strip()))
@@ -619,7 +628,7 @@ def practices_in(text: str, directory: list[tuple[str, str, set]], fuzzy: int = 
         if code in found:
             continue
         n = norm_name(name)
-        if f" {n} " in flat or postcodes & {p.replace(" ", "") for p in theirs}:
+        if f" {n} " in flat or (postcodes and postcodes & {p.replace(" ", "") for p in theirs}):
             found.append(code)
             continue
         # a misspelt name: compared with each practice-like phrase of similar length
