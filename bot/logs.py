@@ -17,8 +17,18 @@ NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 DATE_LIKE = re.compile(r"(?<!\d)\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)")
 
 
+QUOTED = re.compile(r"'[^'\n]{1,300}'|\"[^\"\n]{1,300}\"|‘[^’\n]{1,300}’|“[^”\n]{1,300}”")
+
+
 def scrub(text: str) -> str:
     return DATE_LIKE.sub("[date]", NHS_LIKE.sub("[number]", text))
+
+
+def for_the_record(text: str) -> str:
+    """A problem as stored where the contract team reads it (claims.reason, messages.errors, the
+    digest): the sender's own words quoted back are left out (they may name a patient), and
+    anything shaped like an NHS number or a date is masked. The sender's reply keeps the quote."""
+    return scrub(QUOTED.sub("(the practice's text, not stored)", text or ""))
 
 
 class Scrub(logging.Filter):

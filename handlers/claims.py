@@ -18,6 +18,7 @@ from bot.reading.services import is_thanks_only
 from bot.payments import is_closed, run_for
 from bot.periods import add_months, key, london, month_end, month_start
 from bot.periods import label as label_of
+from bot.logs import for_the_record
 from handlers.base import Context, Decision, Reply, error
 from store.db import audit, utcnow
 
@@ -359,7 +360,7 @@ def handle(ctx: Context) -> Decision:
         for r in rejected:
             conn.execute("INSERT INTO claims (created_at, message, case_id, org_code, state, reason, source) "
                          "VALUES (?,?,?,?,?,?,?)", (stamp, ctx.message_row, case_id, org.ods_code, "rejected",
-                                                    r["problem"], r["field"]))
+                                                    for_the_record(r["problem"]), for_the_record(r["field"])))
     return Decision(outcome, "claim", errors, reply=reply, apply=apply, case_kind="claim")
 
 

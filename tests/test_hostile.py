@@ -156,3 +156,30 @@ def test_a_spool_file_made_anew_never_matches_messages_moved_from_the_old_one(ho
                 p.unlink()
     assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 2
     conn.close()
+
+
+def test_a_practices_words_quoted_back_stay_in_the_reply_not_in_the_record_or_the_digest(home, tmp_path):
+    """Issue 11, item 2: rejected claim lines are stored and shown to the contract team without the
+    practice's own text; only the reply to that practice quotes it."""
+    from conftest import Lesbot, at, text_of
+    b = Lesbot(home)
+    try:
+        body = ("Month: September 2026\nDenosumab 60mg injections: 4\n"
+                "Desmond PRYCE 999 035 6793 flu jab: 3\n")
+        r = b.ingest(make_msg(sender="priya.raghunathan3@nhs.net", subject="LES claim", body=body),
+                     received_at=at(2026, 10, 5, 9))
+        assert r["outcome"] == "partially_accepted"
+        reply = text_of(b.outbox()[-1]["raw"])
+        assert "PRYCE" in reply                       # the practice sees what it wrote, to fix it
+        reasons = " ".join(x[0] or "" for x in b.conn.execute("SELECT reason FROM claims"))
+        errors = " ".join(x[0] or "" for x in b.conn.execute("SELECT errors FROM messages"))
+        for record in (reasons, errors):
+            assert "PRYCE" not in record and "999 035 6793" not in record and "9990356793" not in record
+        assert "not stored" in reasons
+    finally:
+        b.close()
+    from datetime import datetime, timedelta
+    tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT08:00")
+    digest = run_cli(home, "digest", "--period", "day", "--dry-run", "--now", tomorrow).stdout
+    assert "not stored" in digest
+    assert "PRYCE" not in digest and "999 035 6793" not in digest
