@@ -62,6 +62,7 @@ class Pipeline:
         self.handlers = handlers              # None: chosen per message by the inbox's service
         self.on_reply = on_reply              # wake the mailer
         self.vetter = Vetter(settings.limits)
+        self.overran = False                  # a decision ran past the time limit (its thread still runs)
         self._executor = self._new_executor()
 
     # -- decide (read-only, time-limited) ---------------------------------
@@ -244,7 +245,9 @@ class Pipeline:
             decision, facts = fut.result(timeout=self.settings.limits.handler_timeout_seconds)
             return decision, facts, ""
         except cf.TimeoutError:
-            # The stuck thread keeps its own connection and is abandoned.
+            # The stuck thread keeps its own connection and is abandoned; a thread cannot be
+            # stopped, so `overran` tells the worker to end its process once this is recorded.
+            self.overran = True
             self._executor.shutdown(wait=False)
             self._executor = self._new_executor()
             return (Decision("failed", "error"), None,

@@ -66,11 +66,26 @@ class Server:
         done = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
+        watch = asyncio.create_task(self._watch_worker(done))
         await done.wait()
+        watch.cancel()
         log.info("stopping")
         srv.close()
         await srv.wait_closed()
         self.shutdown()
+
+    async def _watch_worker(self, done: asyncio.Event):
+        """A worker that ended (after an overrun, or any crash) is started again; what it had
+        not committed is simply done again."""
+        while not done.is_set():
+            await asyncio.sleep(0.5)
+            if self.worker and self.worker.poll() is not None and not done.is_set():
+                log.warning("worker ended (status %s): starting a new one", self.worker.returncode)
+                if self._wake_w is not None:
+                    os.close(self._wake_w)
+                    self._wake_w = None
+                self.start_worker()
+                self.wake_worker()
 
     def shutdown(self):
         if self.schedule:

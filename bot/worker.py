@@ -19,6 +19,7 @@ from bot.pipeline import Pipeline
 from store.db import connect
 
 log = logging.getLogger("lesbot.worker")
+OVERRAN = 75          # exit status: ended on purpose after an overrun; start a fresh worker
 
 
 class Processor:
@@ -46,6 +47,11 @@ class Processor:
             except Exception:
                 log.exception("processing pass failed")
                 done = []
+            if pipeline.overran:
+                # A decision overran and its thread is still burning a CPU. It is recorded as
+                # failed; end this process so the work stops for real (`serve` starts a new one).
+                log.warning("a decision overran its time limit: restarting the worker")
+                os._exit(OVERRAN)
             if not done:
                 self.wake.wait(5.0)
         pipeline.close()

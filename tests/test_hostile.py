@@ -183,3 +183,31 @@ def test_a_practices_words_quoted_back_stay_in_the_reply_not_in_the_record_or_th
     digest = run_cli(home, "digest", "--period", "day", "--dry-run", "--now", tomorrow).stdout
     assert "not stored" in digest
     assert "PRYCE" not in digest and "999 035 6793" not in digest
+
+
+def test_a_decision_that_overruns_is_stopped_for_real_and_the_next_message_goes_on(serve, home):
+    """Issue 11, item 6: a thread cannot be stopped, so the worker process that ran an overrunning
+    decision ends once the overrun is recorded, and `serve` starts a fresh one."""
+    import smtplib
+    import sys
+    from pathlib import Path
+    from conftest import wait_for
+    from store.db import connect
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import hostile
+    srv = serve({"LESBOT_LIMITS__HANDLER_TIMEOUT_SECONDS": "0.3"})
+    heavy = make_msg(subject="LES claim", body="Our claim is attached.")
+    heavy.add_attachment(hostile._xlsx(20_000), maintype="application", subtype=hostile.XLSX,
+                         filename="claim.xlsx")             # 20,000 rows: well over 0.3 s to read
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+        s.send_message(heavy)
+    db = connect(home / "lesbot.db")
+    first = wait_for(lambda: db.execute("SELECT state, error FROM messages WHERE state!='received'").fetchone(),
+                     timeout=60)
+    assert first["state"] == "failed" and "longer than" in first["error"]
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as s:
+        s.send_message(make_msg(subject="after it", body="When is the next payment run?"))
+    assert wait_for(lambda: db.execute("SELECT count(*) FROM messages WHERE state='rejected' AND kind='enquiry'")
+                    .fetchone()[0] == 1, timeout=60)
+    log = (home / "serve.log").read_text()
+    assert "restarting the worker" in log and "starting a new one" in log
