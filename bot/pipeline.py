@@ -21,7 +21,7 @@ import handlers as handler_registry
 from bot import outbox, rules
 from bot.attachments import Vetter
 from bot.directory import org_for
-from bot.logs import for_the_record
+from bot.logs import for_the_record, scrub
 from bot.mailparse import body_digest, identity, parse
 from bot.reading.courtesy import is_courtesy
 from bot.replies import build, reference, render
@@ -368,7 +368,7 @@ class Pipeline:
             (decision.outcome, decision.kind, facts.message_id, facts.from_addr, facts.org_code,
              facts.content_hash, facts.body_hash, facts.duplicate_of, case_id, no_reply or None,
              json.dumps([{k: for_the_record(str(v)) for k, v in e.items()} for e in decision.errors]),
-             for_the_record(err) if err else None, utcnow(),
+             scrub(err) if err else None, utcnow(),       # a traceback: names kept, numbers masked
              json.dumps(decision.reading, default=str) if decision.reading else None,
              int(facts.quick_answer), row["id"]))
         audit(conn, "message", row["id"], decision.outcome, "pipeline",
