@@ -100,7 +100,7 @@ Clinical details - Right knee pain and locking for six months, MRI shows a degen
 Red flags - none
 Urgency - routine
 
-Harrowgate Lane Surgery | Direct line 1632960028 | Tel: 1632 960036
+Harrowgate Lane Surgery | Direct line 9991600019 | Tel: 1632 960036
 """)
 
 msg("r5-not-covered", "saltmarsh.hc@nhs.net", IMSK, "Referral", d(2026, 11, 4, 13), body="""\
