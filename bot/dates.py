@@ -40,7 +40,7 @@ def find(text: str, pivot: int | None = None) -> list[tuple[int, date | None, st
 @lru_cache(maxsize=256)       # readers ask about the same letter's dates several times
 def _find(text: str, pivot: int) -> tuple[tuple[int, date | None, str], ...]:
     out = []
-    for m in DATE_RE.finditer(text or ""):
+    for m in digit_led_matches(text or ""):
         g = m.groupdict()
         try:
             if g["iy"]:
@@ -53,6 +53,24 @@ def _find(text: str, pivot: int) -> tuple[tuple[int, date | None, str], ...]:
             d = None
         out.append((m.start(), d, m.group(0)))
     return tuple(out)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def digit_led_matches(text: str, rx: re.Pattern = DATE_RE):
+    """rx.finditer(text), for a pattern that can only start where a run of digits starts
+    (DATE_RE and its kin): found faster by trying it only there (a pattern that opens with a
+    look-behind keeps sre from skipping ahead, so finditer tries every position)."""
+    end = 0
+    for run in _DIGITS.finditer(text):
+        i = run.start()
+        if i < end:
+            continue                      # inside the last date, as finditer would skip it
+        m = rx.match(text, i)
+        if m:
+            yield m
+            end = m.end()
 
 
 def parse(text: str) -> date | None:

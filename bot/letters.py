@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot import dates, nhs
+from store.db import directory_version
 
 ODS_IN_TEXT = re.compile(r"\b([A-Z]\d{5})\b")
 POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
@@ -145,10 +146,7 @@ _NAMES: dict = {}
 def _directory(conn, kinds: tuple) -> list[tuple[str, str, set]]:
     """(code, name as compared, postcodes) per organisation: normalised once per directory change."""
     global _NAMES
-    # the directory's own text is the key: any change to a name, kind or postcode misses
-    stamp = conn.execute("SELECT group_concat(ods_code || kind || name || ifnull(postcodes, ''), '|') "
-                         "FROM orgs").fetchone()[0]
-    key = (kinds, stamp)
+    key = (kinds, directory_version(conn))      # any change to the directory misses
     hit = _NAMES.get(key)
     if hit is None:
         rows = conn.execute(f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN "

@@ -68,8 +68,11 @@ class Letter(letters.PatientFields):
         return out
 
 
-def _sentences_with(text: str, *rxs: re.Pattern) -> list[str]:
-    return [s for s in cl.sentences(text) if all(rx.search(s) for rx in rxs)]
+def _sentences_with(text: str, *rxs) -> list[str]:
+    out = cl.sentences(text)
+    for rx in rxs:
+        out = rx.each(out) if isinstance(rx, cl.Phrases) else [s for s in out if rx.search(s)]
+    return out
 
 
 def read(text: str, received: date | None = None) -> Letter:
@@ -105,8 +108,8 @@ def read(text: str, received: date | None = None) -> Letter:
     lt.information = s.get("information", "")
     whole = (lt.information or "") + "\n" + text
     # each sentence is tried only if the whole letter has all three (the patterns are slow)
-    said = [x for x in cl.sentences(lt.information or "") + cl.sentences(text)
-            if told.search(x) and primary.search(x) and follow.search(x) and not re.match(r"\s*cc\b", x, re.I)] \
+    said = [x for x in follow.each(primary.each(told.each(cl.sentences(lt.information or "") + cl.sentences(text))))
+            if not re.match(r"\s*cc\b", x, re.I)] \
         if told.search(whole) and primary.search(whole) and follow.search(whole) else []
     lt.told = said[0] if said else ""
     return lt
@@ -119,7 +122,7 @@ def _deviation(text: str, section: str, lex) -> tuple[bool, str]:
     head = re.search(r"(?im)^\s*(?:\d+[.)]\s*)?(" + cl._alt(lex.words("headings", "deviation")) + r")", text or "")
     heading_says = bool(head and DEVIATION_HEADING.search(text[head.start():text.find("\n", head.start())]))
     statements = []
-    for sent in cl.sentences(text) if deviates_rx.search(text or "") else ():
+    for sent in deviates_rx.each(cl.sentences(text)) if deviates_rx.search(text or "") else ():
         m = deviates_rx.search(sent)
         if m and (GUIDELINE.search(sent) or (section and sent in " ".join(section.split()))):
             if re.search(r"\b(not|no|never|nothing)\W+(?:\w+\W+)?$", sent[:m.start()], re.I) and \
@@ -137,7 +140,8 @@ def _deviation(text: str, section: str, lex) -> tuple[bool, str]:
     told = lex.rx("phrases", "told")
     primary = lex.rx("phrases", "primary_care")
     source = section or "\n".join(statements)
-    kept = [x for x in cl.sentences(source) if not (told.search(x) and primary.search(x))]
+    both = set(primary.each(told.each(cl.sentences(source))))
+    kept = [x for x in cl.sentences(source) if x not in both]
     return True, " ".join(kept)
 
 

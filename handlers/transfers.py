@@ -23,7 +23,7 @@ from bot.attachments import text_of
 from bot.periods import london
 from bot.reading import clinicletter as cl
 from handlers.base import Context, Decision, Notice, Reply, error
-from store.db import audit, utcnow
+from store.db import audit, directory_version, utcnow
 
 name = "transfers"
 SERVICE = "denosumab"
@@ -76,9 +76,20 @@ def documents(ctx: Context) -> tuple[list[Doc], str]:
 
 
 # -- the practice ---------------------------------------------------------------------------------
-def _practices(conn) -> list[tuple[str, str, set]]:
-    return [(r["ods_code"], r["name"], {p for p in (r["postcodes"] or "").split(";") if p})
-            for r in conn.execute("SELECT ods_code, name, postcodes FROM orgs WHERE kind='practice'")]
+def _practices(conn) -> tuple[tuple[str, str, frozenset], ...]:
+    """(code, name, postcodes) of every practice: read again only when the directory changes
+    (every letter is matched against all of them)."""
+    key = directory_version(conn)
+    hit = _DIRECTORY[0]
+    if hit is None or hit[0] != key:
+        hit = (key, tuple(
+            (r["ods_code"], r["name"], frozenset(p for p in (r["postcodes"] or "").split(";") if p))
+            for r in conn.execute("SELECT ods_code, name, postcodes FROM orgs WHERE kind='practice'")))
+        _DIRECTORY[0] = hit             # one assignment: a reader in another thread sees old or new
+    return hit[1]
+
+
+_DIRECTORY: list = [None]
 
 
 def find_practice(conn, lt: tp.Letter, text: str, copied) -> tuple[str | None, str]:

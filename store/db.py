@@ -92,3 +92,10 @@ def reserve_case_ids(path, count: int) -> list[int]:
         return list(range(top + 1, top + count + 1))
     finally:
         conn.close()
+
+
+def directory_version(conn: sqlite3.Connection) -> tuple[str, int]:
+    """(the database file, its directory's change counter): the key for anything kept in memory
+    that is derived from the directory (migration v8 moves it on at every change)."""
+    path = conn.execute("PRAGMA database_list").fetchone()[2] or f"memory:{id(conn)}"
+    return str(path), conn.execute("SELECT n FROM directory_version WHERE id = 1").fetchone()[0]

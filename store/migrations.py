@@ -282,4 +282,16 @@ def v7_reading(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["spool_key"], unique=True)
 
 
-MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading]
+def v8_directory_version(db: sqlite_utils.Database) -> None:
+    """A counter that any change to the directory (orgs, org_emails) moves on, from any connection
+    or tool: readers keep the directory prepared in memory and ask only this one number."""
+    db.execute("CREATE TABLE directory_version (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+    db.execute("INSERT INTO directory_version (id, n) VALUES (1, 0)")
+    for table in ("orgs", "org_emails"):
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_{event.lower()}_version AFTER {event} ON {table} "
+                       "BEGIN UPDATE directory_version SET n = n + 1 WHERE id = 1; END")
+
+
+MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading,
+              v8_directory_version]

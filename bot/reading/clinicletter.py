@@ -17,6 +17,7 @@ holds patient details). The words live in catalogue/lexicon/letters.toml.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -77,6 +78,25 @@ class Phrases:
             return self.rx.search(text, *args)
         return next(iter(self.finditer(text)), None)
 
+    def in_each(self, texts) -> list[bool]:
+        """[bool(self.search(t)) for t in texts], in one pass: the texts are joined with NULs
+        (a phrase is words and white space, so no match runs over one, and at a NUL the
+        pattern's word-boundary look-arounds see what they see at a text's ends)."""
+        texts = list(texts)
+        starts, at = [], 0
+        for t in texts:
+            starts.append(at)
+            at += len(t) + 1
+        hit = [False] * len(texts)
+        for m in self.finditer("\0".join(texts)):
+            hit[bisect.bisect_right(starts, m.start()) - 1] = True
+        return hit
+
+    def each(self, texts) -> list:
+        """The texts that hold a phrase (see in_each)."""
+        texts = list(texts)
+        return [t for t, h in zip(texts, self.in_each(texts)) if h]
+
 
 @lru_cache(maxsize=None)
 def _compiled(lex: Lexicon, section: str, key: str, flags) -> "Phrases":
@@ -124,7 +144,7 @@ def find_dates(text: str, pivot: int, near: date | None = None) -> list[Dated]:
     out = [Dated(p, p + len(raw), d, raw) for p, d, raw in dates.find(text, pivot)]
     taken = [(x.pos, x.end) for x in out]
     if near:
-        for m in SHORT_DATE.finditer(text):
+        for m in dates.digit_led_matches(text, SHORT_DATE):
             if any(a <= m.start() < b for a, b in taken):
                 continue
             try:
@@ -585,10 +605,12 @@ def _patient(text: str) -> Patient:
 @lru_cache(maxsize=4096)
 def norm_name(name: str) -> str:
     """'St. Ebba’s Surgery' -> 'st ebbas surgery'; 'The Old Chapel Surgery' -> 'old chapel surgery'."""
-    name = (name or "").lower().replace("&", " and ")
-    name = re.sub(r"['’`.]", "", name)
-    name = re.sub(r"[^a-z0-9]+", " ", name)
-    return " ".join(w for w in name.split() if w not in ("the", "nhs"))
+    name = (name or "").lower().replace("&", " and ").translate(_DROPPED)
+    return " ".join(w for w in _ALNUM.findall(name) if w not in ("the", "nhs"))
+
+
+_DROPPED = str.maketrans("", "", "'’`.")
+_ALNUM = re.compile(r"[a-z0-9]+")
 
 
 def practice_mentions(text: str) -> list[str]:
@@ -605,7 +627,22 @@ def _practice_mentions(text: str) -> tuple[str, ...]:
     nouns = _alt(lex.words("practices", "nouns"))
     stop = {w.lower() for w in lex.words("practices", "not_names")}
     out = []
-    for m in re.finditer(r"((?:[A-Z][\w'’.\-]*[ \t]+){1,5})((?i:" + nouns + r"))\b", text or ""):
+    rx = _mention_rx(nouns)
+    # a mention never runs over a line: only lines holding a noun's first word can hold one
+    # (the full pattern is slow to try at every capital letter of a long letter)
+    text = text or ""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lines = [text]
+    else:
+        starts = set()
+        for w in _first_words(tuple(lex.words("practices", "nouns"))):
+            i = lowered.find(w)
+            while i >= 0:
+                starts.add(lowered.rfind("\n", 0, i) + 1)
+                i = lowered.find(w, i + 1)
+        lines = [text[a:(b if (b := text.find("\n", a)) >= 0 else len(text))] for a in sorted(starts)]
+    for m in (m for line in lines for m in rx.finditer(line)):
         words = m.group(1).split()
         while words and (words[0].lower().strip(".") in stop or not words[0][0].isupper()):
             words.pop(0)
@@ -615,28 +652,44 @@ def _practice_mentions(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def practices_in(text: str, directory: list[tuple[str, str, set]], fuzzy: int = 90) -> list[str]:
+@lru_cache(maxsize=8)
+def _mention_rx(nouns: str) -> re.Pattern:
+    return re.compile(r"((?:[A-Z][\w'’.\-]*[ \t]+){1,5})((?i:" + nouns + r"))\b")
+
+
+@lru_cache(maxsize=8)
+def _first_words(phrases: tuple) -> tuple[str, ...]:
+    return tuple({p.split()[0].lower() for p in phrases if p.split()})
+
+
+def practices_in(text: str, directory, fuzzy: int = 90) -> list[str]:
     """ODS codes of directory practices the text names: by ODS code, by name (exact after
-    normalising, or fuzzily for a typo), or by postcode. `directory`: (code, name, postcodes)."""
-    from rapidfuzz import fuzz
-    codes = {c for c, _, _ in directory}
+    normalising, or fuzzily for a typo), or by postcode. `directory`: (code, name, postcodes)
+    for each practice, as a tuple (prepared once and reused while it is the same)."""
+    from rapidfuzz import fuzz, process
+    if not isinstance(directory, tuple):
+        directory = tuple((c, n, frozenset(p)) for c, n, p in directory)
+    codes, names, by_postcode = _prepared(directory)
     found = [c for c in dict.fromkeys(re.findall(r"\b([A-Z]\d{5})\b", text or "")) if c in codes]
     flat = " " + norm_name(text) + " "
-    postcodes = {m.replace(" ", "") for m in POSTCODE.findall((text or "").upper())}
-    mentions = [norm_name(x) for x in practice_mentions(text)]
-    for code, name, theirs in directory:
-        if code in found:
-            continue
-        n = norm_name(name)
-        if f" {n} " in flat or (postcodes and postcodes & {p.replace(" ", "") for p in theirs}):
-            found.append(code)
-            continue
-        # a misspelt name: compared with each practice-like phrase of similar length
-        for mention in mentions:
-            if abs(len(mention) - len(n)) <= max(3, len(n) // 5) and fuzz.ratio(mention, n) >= fuzzy:
-                found.append(code)
-                break
-    return found
+    matched = {i for i, n in enumerate(names) if f" {n} " in flat}
+    for m in POSTCODE.findall((text or "").upper()):
+        matched |= by_postcode.get(m.replace(" ", ""), set())
+    # a misspelt name: compared with each practice-like phrase of similar length
+    for mention in (norm_name(x) for x in practice_mentions(text)):
+        for _, _, i in process.extract(mention, names, scorer=fuzz.ratio, score_cutoff=fuzzy, limit=None):
+            if abs(len(mention) - len(names[i])) <= max(3, len(names[i]) // 5):
+                matched.add(i)
+    return list(dict.fromkeys(found + [c for i, (c, _, _) in enumerate(directory) if i in matched]))
+
+
+@lru_cache(maxsize=4)
+def _prepared(directory: tuple) -> tuple[set, list[str], dict[str, set]]:
+    by_postcode: dict[str, set] = {}
+    for i, (_, _, theirs) in enumerate(directory):
+        for p in theirs:
+            by_postcode.setdefault(p.replace(" ", ""), set()).add(i)
+    return {c for c, _, _ in directory}, [norm_name(n) for _, n, _ in directory], by_postcode
 
 
 # -- the whole letter -----------------------------------------------------------------------------
@@ -665,6 +718,9 @@ def strip_quoted_from(text: str, addresses: set[str]) -> str:
     if not addresses or not text:
         return text
     lines = text.splitlines()
+    lowered = text.lower()
+    if not any(a in lowered for a in addresses):
+        return "\n".join(lines)          # none of their mail is quoted here
     out, skipping = [], False
     header = re.compile(r"^\s*>?\s*(?:From|Van|De)\s*:\s*(.*)$", re.I)
     for line in lines:

@@ -27,7 +27,7 @@ from functools import lru_cache
 from email.utils import getaddresses
 from typing import Iterable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.reading.lexicon import derived
 
@@ -96,9 +96,8 @@ class Directory:
     def of(cls, conn) -> "Directory":
         """The directory in the store, rebuilt only when it changes."""
         from bot.directory import list_orgs      # the directory module owns the SQL
-        stamp = conn.execute("SELECT count(*), max(updated_at) FROM orgs").fetchone()
-        n_emails = conn.execute("SELECT count(*) FROM org_emails").fetchone()[0]
-        key = (id(type(conn)), tuple(stamp), n_emails, _db_key(conn))
+        from store.db import directory_version
+        key = (id(type(conn)), directory_version(conn))
         with _LOCK:
             hit = _CACHE.get(key)
         if hit is None:
@@ -123,8 +122,8 @@ class Directory:
     def name_index(self, kinds=("practice",)) -> tuple[dict, dict, dict]:
         """Every written form of every practice's name, indexed for one pass over a text:
         exact: form -> candidates; sizes: first word -> the word counts of forms starting with it;
-        fuzzy: (first letter, word count) -> [(length, candidate)] sorted by length, forms of 7+
-        letters. A candidate is (code, form, word count, is a core name). Built once per directory."""
+        fuzzy: (first letter, word count) -> (lengths, forms, candidates) in length order, forms of
+        7+ letters. A candidate is (code, form, word count, is a core name). Built once per directory."""
         key = tuple(kinds)
         hit = self._index.get(key)
         if hit is None:
@@ -140,8 +139,10 @@ class Directory:
                     sizes.setdefault(form.split()[0], set()).add(n)
                     if len(form) >= 7:
                         fuzzy.setdefault((form[:1], n), []).append((len(form), cand))
-            for v in fuzzy.values():
+            for k, v in fuzzy.items():
                 v.sort(key=lambda x: x[0])
+                # (lengths, forms, candidates) in length order: bisected, then scored in one call
+                fuzzy[k] = ([x[0] for x in v], [x[1][1] for x in v], [x[1] for x in v])
             hit = self._index[key] = (exact, sizes, fuzzy)
         return hit
 
@@ -156,13 +157,6 @@ class Directory:
 
 _CACHE: dict = {}
 _LOCK = threading.Lock()
-
-
-def _db_key(conn) -> str:
-    try:
-        return str(conn.execute("PRAGMA database_list").fetchone()[2])
-    except Exception:
-        return ""
 
 
 # -- the lexicon ------------------------------------------------------------------------------------
@@ -261,13 +255,14 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
                 continue
             cutoff = 86 if n > 1 else 90
             a = len(window)
-            lo = bisect.bisect_left(bucket, (a * cutoff / (200 - cutoff),))
-            for length, cand in bucket[lo:]:
-                if length * cutoff > a * (200 - cutoff):
-                    break                     # longer forms can only score lower
-                score = fuzz.ratio(window, cand[1], score_cutoff=cutoff)
-                if score:
-                    yield cand, score
+            lengths, forms, cands = bucket
+            lo = bisect.bisect_left(lengths, a * cutoff / (200 - cutoff))
+            hi = bisect.bisect_right(lengths, a * (200 - cutoff) // cutoff)   # longer can only score lower
+            if lo >= hi:
+                continue
+            hits = process.extract(window, forms[lo:hi], scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)
+            for _, score, k in sorted(hits, key=lambda h: h[2]):
+                yield cands[lo + k], score
 
     for i, word in enumerate(words):
         for (code, form, n, is_core), score in candidates(i, word):
