@@ -55,15 +55,18 @@ def _find(text: str, pivot: int) -> tuple[tuple[int, date | None, str], ...]:
     return tuple(out)
 
 
-_DIGITS = re.compile(r"\d+")
+# Where a date can start: 1-4 digits then a separator and a digit, or a day then a word (a month).
+# It opens with a digit, so sre jumps from digit to digit in C; a date's own pattern opens with a
+# look-behind, which makes finditer try it at every position. A place this skips over (inside an
+# earlier candidate) follows a digit, '/', '.' or '-', where no date starts.
+DATE_START = re.compile(r"\d{1,4}(?:[/.\-]\d|(?:st|nd|rd|th)?(?:\s+of)?[\s-]+[A-Za-z])", re.I)
 
 
 def digit_led_matches(text: str, rx: re.Pattern = DATE_RE):
-    """rx.finditer(text), for a pattern that can only start where a run of digits starts
-    (DATE_RE and its kin): found faster by trying it only there (a pattern that opens with a
-    look-behind keeps sre from skipping ahead, so finditer tries every position)."""
+    """rx.finditer(text), for DATE_RE or a pattern that starts where DATE_START does (a date
+    without a year): found faster by trying it only there."""
     end = 0
-    for run in _DIGITS.finditer(text):
+    for run in DATE_START.finditer(text):
         i = run.start()
         if i < end:
             continue                      # inside the last date, as finditer would skip it

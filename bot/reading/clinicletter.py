@@ -393,7 +393,7 @@ def sections(text: str) -> dict[str, str]:
     """Each known section's text (a heading line, 'Heading: text' inline, to the next heading)."""
     lex = lexicon()
     heads = _heading_rx(lex)
-    closing = re.compile(r"^\s*(?:" + _alt(lex.words("headings", "closing")) + r")\b", re.I)
+    closing = _closing_rx(lex)
     lines = (text or "").splitlines()
     found: list[tuple[int, str, str]] = []
     for n, line in enumerate(lines):
@@ -429,19 +429,25 @@ def sentences(text: str) -> list[str]:
 def _sentences(text: str) -> tuple[str, ...]:
     """Sentences and list items, a PDF's wrapped lines joined."""
     out = []
-    for para in re.split(r"\n\s*\n|\n(?=\s*(?:[-•*·]|\d+[.)])\s)", text or ""):
+    for para in PARAGRAPH.split(text or ""):
         para = " ".join(para.split())
-        out += [s for s in re.split(r"(?<=[.!?;])\s+(?=[A-Z(])", para) if s]
+        out += [s for s in SENTENCE.split(para) if s]
     return tuple(out)
 
 
+PARAGRAPH = re.compile(r"\n\s*\n|\n(?=\s*(?:[-•*·]|\d+[.)])\s)")
+SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-Z(])")
+
+
 # -- patient details ------------------------------------------------------------------------------
+@lru_cache(maxsize=64)            # built from the lexicon: once per lexicon, not per letter
 def _label_rx(lex: Lexicon, key: str) -> re.Pattern:
     alt = _alt(lex.words("labels", key))
     # "Label: value", "Label - value", "Label | value", "Label<tab>value", "Label    value", "Label" alone
     return re.compile(r"^\s*(?:[-•*·]\s*)?(?:" + alt + r")(?:\s*[:|\t–]\s*|\s+-\s+|\s{2,}|\s*$)(.*)$", re.I)
 
 
+@lru_cache(maxsize=8)
 def _any_label(lex: Lexicon) -> re.Pattern:
     words = [w for key in lex.raw.get("labels", {}) if key not in ("re_line", "titles")
              for w in lex.words("labels", key)]
@@ -474,6 +480,24 @@ def _value_lines(lines: list[str], n: int, first: str, stop: re.Pattern, most: i
 
 
 NAME_TOKEN = r"[A-Z][A-Za-z'’\-]+"
+NHS_LABEL = re.compile(r"\bNHS(?:\s*(?:number|num|no\.?|#)\s*[:.\-–|]?|\s*[:|]|(?=\s+\d))[ \t]*\n?[ \t]*"
+                       r"([^\n]{0,60})", re.I)
+
+
+@lru_cache(maxsize=8)
+def _closing_rx(lex: Lexicon) -> re.Pattern:
+    return re.compile(r"^\s*(?:" + _alt(lex.words("headings", "closing")) + r")\b", re.I)
+
+
+@lru_cache(maxsize=8)
+def _re_line_rx(lex: Lexicon) -> re.Pattern:
+    return re.compile(r"^\s*(?:" + _alt(lex.words("labels", "re_line")) + r")\s*[:\-]\s*(.+)$", re.I)
+
+
+@lru_cache(maxsize=8)
+def _title_line_rx(lex: Lexicon) -> re.Pattern:
+    titles = _alt(lex.words("labels", "titles"))
+    return re.compile(r"^\s*((?:" + titles + r")\.?\s+(?:" + NAME_TOKEN + r"\s?){1,5})", re.I)
 
 
 def _looks_like_name(value: str, lex: Lexicon) -> bool:
@@ -504,9 +528,7 @@ class Patient:
 def nhs_numbers(text: str) -> list[tuple[str, bool, int]]:
     """(digits or '' , labelled, position) for each NHS-number mention; phone numbers are not."""
     out = []
-    label = re.compile(r"\bNHS(?:\s*(?:number|num|no\.?|#)\s*[:.\-–|]?|\s*[:|]|(?=\s+\d))[ \t]*\n?[ \t]*"
-                       r"([^\n]{0,60})", re.I)
-    for m in label.finditer(text or ""):
+    for m in NHS_LABEL.finditer(text or ""):
         value = m.group(1)
         g = nhs.SEPARATED.search(value)
         out.append(("".join(g.groups()) if g and g.start() <= 3 else "", True, m.start()))
@@ -548,7 +570,7 @@ def _patient(text: str) -> Patient:
             p.dob_raw = value.strip().split()[0]
     # the name: a label, the Re: line, or a title line beside the identity
     name_rx = _label_rx(lex, "patient_name")
-    re_rx = re.compile(r"^\s*(?:" + _alt(lex.words("labels", "re_line")) + r")\s*[:\-]\s*(.+)$", re.I)
+    re_rx = _re_line_rx(lex)
     for n, line in enumerate(lines):
         mm = name_rx.match(line)
         if mm:
@@ -563,8 +585,7 @@ def _patient(text: str) -> Patient:
                 p.name, p.anchor = _clean_name(mm.group(1)), n
                 break
     if not p.name:
-        titles = _alt(lex.words("labels", "titles"))
-        title_line = re.compile(r"^\s*((?:" + titles + r")\.?\s+(?:" + NAME_TOKEN + r"\s?){1,5})", re.I)
+        title_line = _title_line_rx(lex)
         for n, line in enumerate(lines):
             mm = title_line.match(line)
             if not mm:
@@ -605,8 +626,13 @@ def _patient(text: str) -> Patient:
 @lru_cache(maxsize=4096)
 def norm_name(name: str) -> str:
     """'St. Ebba’s Surgery' -> 'st ebbas surgery'; 'The Old Chapel Surgery' -> 'old chapel surgery'."""
+    return " ".join(_name_words(name))
+
+
+@lru_cache(maxsize=64)
+def _name_words(name: str) -> tuple[str, ...]:
     name = (name or "").lower().replace("&", " and ").translate(_DROPPED)
-    return " ".join(w for w in _ALNUM.findall(name) if w not in ("the", "nhs"))
+    return tuple(w for w in _ALNUM.findall(name) if w not in ("the", "nhs"))
 
 
 _DROPPED = str.maketrans("", "", "'’`.")
@@ -669,10 +695,16 @@ def practices_in(text: str, directory, fuzzy: int = 90) -> list[str]:
     from rapidfuzz import fuzz, process
     if not isinstance(directory, tuple):
         directory = tuple((c, n, frozenset(p)) for c, n, p in directory)
-    codes, names, by_postcode = _prepared(directory)
+    codes, names, by_first = _prepared(directory)
     found = [c for c in dict.fromkeys(re.findall(r"\b([A-Z]\d{5})\b", text or "")) if c in codes]
-    flat = " " + norm_name(text) + " "
-    matched = {i for i, n in enumerate(names) if f" {n} " in flat}
+    # a name written in full: its words, in order, among the text's words (as normalised)
+    words = _name_words(text)
+    matched = {i for i, n in enumerate(names) if not n} if not words else set()
+    for k, w in enumerate(words):
+        for i, theirs in by_first.get(w, ()):
+            if words[k:k + len(theirs)] == theirs:
+                matched.add(i)
+    by_postcode = _postcodes_of(directory)
     for m in POSTCODE.findall((text or "").upper()):
         matched |= by_postcode.get(m.replace(" ", ""), set())
     # a misspelt name: compared with each practice-like phrase of similar length
@@ -684,12 +716,23 @@ def practices_in(text: str, directory, fuzzy: int = 90) -> list[str]:
 
 
 @lru_cache(maxsize=4)
-def _prepared(directory: tuple) -> tuple[set, list[str], dict[str, set]]:
+def _prepared(directory: tuple) -> tuple[set, list[str], dict[str, list]]:
+    """(codes, normalised names, first word -> [(index, the name's words)])."""
+    by_first: dict[str, list] = {}
+    for i, (_, name, _) in enumerate(directory):
+        words = _name_words(name)
+        if words:
+            by_first.setdefault(words[0], []).append((i, words))
+    return {c for c, _, _ in directory}, [norm_name(n) for _, n, _ in directory], by_first
+
+
+@lru_cache(maxsize=4)
+def _postcodes_of(directory: tuple) -> dict[str, set]:
     by_postcode: dict[str, set] = {}
     for i, (_, _, theirs) in enumerate(directory):
         for p in theirs:
             by_postcode.setdefault(p.replace(" ", ""), set()).add(i)
-    return {c for c, _, _ in directory}, [norm_name(n) for _, n, _ in directory], by_postcode
+    return by_postcode
 
 
 # -- the whole letter -----------------------------------------------------------------------------
