@@ -62,11 +62,11 @@ def _find(text: str, pivot: int) -> tuple[tuple[int, date | None, str], ...]:
 DATE_START = re.compile(r"\d{1,4}(?:[/.\-]\d|(?:st|nd|rd|th)?(?:\s+of)?[\s-]+[A-Za-z])", re.I)
 
 
-def digit_led_matches(text: str, rx: re.Pattern = DATE_RE):
-    """rx.finditer(text), for DATE_RE or a pattern that starts where DATE_START does (a date
-    without a year): found faster by trying it only there."""
+def digit_led_matches(text: str, rx: re.Pattern = DATE_RE, start: re.Pattern = DATE_START):
+    """rx.finditer(text), for DATE_RE or a pattern that can only begin where `start` finds a
+    place (a date without a year): found faster by trying it only there."""
     end = 0
-    for run in DATE_START.finditer(text):
+    for run in start.finditer(text):
         i = run.start()
         if i < end:
             continue                      # inside the last date, as finditer would skip it
