@@ -114,11 +114,17 @@ def to_csv(rows: list[dict]) -> str:
 def reconcile(conn, today: date) -> list[dict]:
     """Flags for the contract team (never refusals):
     - msk-injection claimed for a quarter beyond the no-injection consultations recorded;
-    - denosumab injections claimed in a month beyond the practice's patients due then;
+    - denosumab injections claimed in a month beyond the practice's patients due then; while
+      lesbot holds no register entry at all for the practice there is nothing to compare with,
+      and the flag says so (`no_register`) instead of calling the claim implausible;
     - recorded activity not claimed, with the last day it can still be claimed."""
     flags = []
     claimed = conn.execute("SELECT org_code, service, month, sum(count) n FROM claims WHERE state='accepted' "
                            "GROUP BY org_code, service, month").fetchall()
+    # Judged per practice, not for the register as a whole: another practice's transfer letters say
+    # nothing about this one's patients, and a practice whose patients all began before lesbot kept
+    # the register (the first months of the contract) has no entries to set its claims against.
+    registered = {r[0] for r in conn.execute("SELECT DISTINCT practice_code FROM register")}
     # practice -> month -> doses given or due that month, counted by SQLite in one pass. Doses are
     # six months apart, so a patient counts once in any three-month window.
     dose_months: dict[str, dict[str, int]] = {}
@@ -133,6 +139,12 @@ def reconcile(conn, today: date) -> list[dict]:
         if c["service"] == MSK:
             key = (c["org_code"], dates.quarter_of(m))
             msk_q[key] = msk_q.get(key, 0) + c["n"]
+        elif c["service"] == DENOSUMAB and c["org_code"] not in registered:
+            flags.append({"kind": "no_register", "ods_code": c["org_code"], "service": DENOSUMAB,
+                          "period": c["month"], "claimed": c["n"], "recorded": None,
+                          "detail": f"{c['n']} injections claimed for {c['month']}; lesbot has no denosumab "
+                                    "register entries for this practice yet (no transfer letter recorded), so "
+                                    "the claim could not be checked against the register"})
         elif c["service"] == DENOSUMAB:
             months = dose_months.get(c["org_code"], {})
             due = sum(months.get(f"{add_months(m, k):%Y-%m}", 0) for k in (-1, 0, 1))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,28 +12,59 @@ import click
 
 from bot import cli_care, cli_schedule
 from bot import config as config_mod
+from bot.cli_common import ID, json_lines, month_option, not_email, one_of, practice_option, run_option, table
+from bot.cli_common import db as _db, settings as _settings
 
 
-def _settings(ctx: click.Context):
-    if ctx.obj is None:
+class _Lesbot(click.Group):
+    """Whatever goes wrong ends in one line and a non-zero exit, never a traceback: expected
+    problems (settings, files, the database) say what is wrong; anything else is an internal
+    error whose traceback goes to the error log."""
+
+    def invoke(self, ctx):
         try:
-            ctx.obj = config_mod.load()
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                BrokenPipeError, KeyboardInterrupt):
+            raise                       # click reports these itself (a closed pipe quietly)
         except config_mod.ConfigError as e:
-            raise click.ClickException(str(e))
-    return ctx.obj
+            raise click.ClickException(str(e)) from None
+        except sqlite3.DatabaseError as e:
+            if type(e) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+                return self._internal(ctx, e)        # an IntegrityError, a bad query: a bug
+            if "locked" in str(e) or "busy" in str(e):
+                raise click.ClickException("the database is busy (another lesbot is writing to it): "
+                                           "try again in a moment") from None
+            raise click.ClickException(f"database problem: {e}") from None
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
+        except Exception as e:
+            self._internal(ctx, e)
+
+    @staticmethod
+    def _internal(ctx, e: Exception):
+        import logging
+        from bot.logs import record_internal_error, scrub
+        logging.getLogger("lesbot.cli").debug("internal error", exc_info=e)      # shown with -v
+        s = ctx.meta.get("lesbot.settings")
+        home = s.home if s else os.environ.get("LESBOT_HOME", "./var")
+        where = record_internal_error(home, e, sys.argv[1:])
+        detail = scrub(" ".join(str(e).split()))[:160]
+        raise click.ClickException(f"internal error ({type(e).__name__}{': ' + detail if detail else ''}); "
+                                   f"the details are in {where}") from None
 
 
-def _db(ctx):
-    from store.db import open_db
-    s = _settings(ctx)
-    try:
-        return open_db(s.db_path)
-    except Exception as e:
-        raise click.ClickException(f"cannot open the database {s.db_path}: {e}")
+def _version(ctx, param, value):
+    if value and not ctx.resilient_parsing:
+        click.echo(f"lesbot {config_mod.version()}")
+        ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Lesbot, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log more (to stderr).")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
+              help="Print lesbot's version and exit.")
 @click.pass_context
 def main(ctx, verbose):
     """lesbot runs the shared inbox of an NHS Local Enhanced Service contract team.
@@ -47,7 +80,8 @@ def main(ctx, verbose):
 
 @main.command()
 @click.option("--smtp-host", default=None, help="Address to listen on [settings: smtp_host, 127.0.0.1].")
-@click.option("--smtp-port", type=int, default=None, help="Port to listen on [settings: smtp_port, 2525].")
+@click.option("--smtp-port", type=click.IntRange(1, 65535), default=None,
+              help="Port to listen on [settings: smtp_port, 2525].")
 @click.pass_context
 def serve(ctx, smtp_host, smtp_port):
     """Run lesbot: the SMTP listener, IMAP reader (if enabled), processor and mailer.
@@ -56,13 +90,16 @@ def serve(ctx, smtp_host, smtp_port):
     handled at the next start.
     """
     s = _settings(ctx)
-    from bot.server import run
-    run(s, smtp_host or s.smtp_host, smtp_port or s.smtp_port)
+    from bot.server import ServeError, run
+    try:
+        run(s, smtp_host or s.smtp_host, smtp_port or s.smtp_port)
+    except ServeError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @main.command()
-@click.option("--wake-fd", type=int, default=None, hidden=True)
-@click.option("--nice", type=int, default=0, help="Lower this process's CPU priority by N.")
+@click.option("--wake-fd", type=click.IntRange(0), default=None, hidden=True)
+@click.option("--nice", type=click.IntRange(0, 19), default=0, help="Lower this process's CPU priority by N (0-19).")
 @click.pass_context
 def worker(ctx, wake_fd, nice):
     """Process stored messages and deliver the outbox, without listening.
@@ -71,6 +108,9 @@ def worker(ctx, wake_fd, nice):
     example after `ingest --no-send`, or on a second machine sharing the files).
     """
     from bot.worker import run as run_worker
+    ctx.meta["lesbot.quiet"] = wake_fd is not None     # serve's own worker: serve has warned already
+    _db(ctx).close()              # a database that cannot be opened is named now, in one line
+    ctx.meta.pop("lesbot.db", None)
     run_worker(_settings(ctx), wake_fd=wake_fd, nice=nice)
 
 
@@ -98,10 +138,13 @@ def ingest(ctx, paths, as_json, no_send, received_at):
         sources = expand(list(paths))
     except SourceError as e:
         raise click.ClickException(str(e))
+    except OSError as e:
+        raise click.ClickException(f"{e.filename or ''}: cannot read it: {e.strerror or e}")
     if received_at is not None and received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=timezone.utc)
     pipeline = Pipeline(s, conn)
     counts: dict[str, int] = {}
+    skipped = capped = 0
     show_bar = sys.stderr.isatty()
     with click.progressbar(sources, label="ingesting", file=sys.stderr, show_pos=True) if show_bar \
             else _nullbar(sources) as bar:
@@ -109,7 +152,14 @@ def ingest(ctx, paths, as_json, no_send, received_at):
             try:
                 raw = loader()
             except OSError as e:
-                click.echo(f"{label}: cannot read: {e}", err=True)
+                click.echo(f"{label}: cannot read it: {e.strerror or e}; skipped", err=True)
+                skipped += 1
+                continue
+            why = not_email(raw)
+            if why:
+                # An XLSX or a PNG given by mistake is not mail from an unknown sender: store nothing.
+                click.echo(f"{label}: not an email message ({why}); skipped, nothing stored", err=True)
+                skipped += 1
                 continue
             when = received_at or received_time(raw) or datetime.now(timezone.utc)
             new_id = store(conn, raw, "file", when, None, None, str(label))
@@ -117,6 +167,8 @@ def ingest(ctx, paths, as_json, no_send, received_at):
             if result is None:
                 continue
             counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+            if _held_by_cap(conn, new_id):
+                capped += 1
             if as_json:
                 result.pop("id", None)
                 click.echo(json.dumps(result))
@@ -125,8 +177,26 @@ def ingest(ctx, paths, as_json, no_send, received_at):
         mailer = Mailer(s, conn)
         while sum(mailer.deliver_due().values()):     # every due reply, not just the first batch
             pass
+    notes = []
+    if capped:
+        cap = s.limits.replies_per_sender_per_day
+        notes.append(f"{capped} {'reply' if capped == 1 else 'replies'} held back: an address reached the "
+                     f"daily cap of {cap} (limits.replies_per_sender_per_day)")
+    if skipped:
+        notes.append(f"{skipped} file{'' if skipped == 1 else 's'} skipped (see above)")
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing ingested"
     if not as_json:
-        click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing ingested")
+        click.echo("; ".join([summary, *notes]))
+    elif notes:
+        click.echo("; ".join(notes), err=True)
+    if skipped:
+        ctx.exit(1)       # something given was not taken in: a script should notice
+
+
+def _held_by_cap(conn, msg_id: int) -> bool:
+    """The pipeline records why a message got no reply; the outbox's daily cap is one reason."""
+    row = conn.execute("SELECT no_reply_reason FROM messages WHERE id=?", (msg_id,)).fetchone()
+    return bool(row and row[0] and row[0].startswith("daily reply cap"))
 
 
 class _nullbar:
@@ -147,35 +217,44 @@ def directory():
 
 
 @directory.command("import")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.pass_context
-def directory_import(ctx, csv_file):
-    """Load CSV_FILE (ods_code,name,kind,emails,services); re-importing updates."""
-    from bot.directory import DirectoryError, import_csv
-    conn = _db(ctx)
+def directory_import(ctx, file):
+    """Load FILE, a CSV or XLSX (first sheet) with the columns ods_code, name, kind, emails,
+    services (and postcodes); re-importing updates.
+
+    A CSV may be UTF-8 (with or without a BOM) or Windows-1252, as Excel saves it. A bad file
+    stops with one line naming it and what is wrong, and nothing is imported.
+    """
+    from bot.directory import DirectoryError, read_table, import_rows
     try:
-        r = import_csv(conn, Path(csv_file).read_text(encoding="utf-8-sig"))
+        rows, where = read_table(file)
+        r = import_rows(_db(ctx), rows, where, actor=_actor())
     except DirectoryError as e:
-        raise click.ClickException(f"{csv_file}:\n{e}")
+        raise click.ClickException(f"{file}: {' '.join(str(e).split())}")
     click.echo(f"{r['added']} added, {r['updated']} updated")
 
 
 @directory.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per organisation.")
 @click.pass_context
 def directory_list(ctx, as_json):
     """Show the organisations, their addresses and services."""
     from bot.directory import list_orgs
     orgs = list_orgs(_db(ctx))
-    for o in orgs:
-        if as_json:
-            click.echo(json.dumps(o))
-        else:
-            click.echo(f"{o['ods_code']}  {o['kind']:<12} {o['name']}\n"
-                       f"        {', '.join(o['emails'])}\n        services: {', '.join(o['services']) or '-'}")
+    if as_json:
+        json_lines(orgs)
+        return
+    table(["ODS", "KIND", "NAME", "SERVICES", "EMAILS"],
+          [[o["ods_code"], o["kind"], o["name"], ", ".join(o["services"]), ", ".join(o["emails"])] for o in orgs],
+          empty="the directory is empty: load it with `lesbot directory import FILE.csv`")
 
 
 # -- messages ----------------------------------------------------------------
+MESSAGE_STATES = ("received", "accepted", "partially_accepted", "rejected", "quarantined", "ignored", "duplicate",
+                  "failed", "dropped")
+
+
 def _message_rows(conn, where: str = "", args=(), limit: int = 50):
     return conn.execute(
         "SELECT id, received_at, source, state, kind, from_addr, org_code, case_id, duplicate_of, "
@@ -183,19 +262,31 @@ def _message_rows(conn, where: str = "", args=(), limit: int = 50):
         (*args, limit)).fetchall()
 
 
-def _print_rows(rows, as_json):
+def _when(iso: str | None) -> str:
+    return (iso or "")[:16].replace("T", " ")
+
+
+def _print_rows(rows, as_json, empty="no messages"):
     from bot.replies import reference
+    out = []
     for r in rows:
         d = dict(r)
         d["reference"] = reference(d["case_id"]) if d["case_id"] else None
-        if as_json:
-            click.echo(json.dumps(d))
-        else:
-            extra = f" dup of {d['duplicate_of']}" if d["duplicate_of"] else ""
-            if d["error"]:
-                extra += " error: " + d["error"].splitlines()[0][:80]
-            click.echo(f"{d['id']:>6}  {d['received_at'][:19]}  {d['state']:<18} {d['kind'] or '-':<22}"
-                       f" {d['from_addr'] or '-':<34} {d['reference'] or '':<10}{extra}")
+        d["errors"] = json.loads(d["errors"] or "[]")
+        out.append(d)
+    if as_json:
+        json_lines(out)
+        return
+    rows = []
+    for d in out:
+        note = f"duplicate of {d['duplicate_of']}" if d["duplicate_of"] else ""
+        if d["error"]:
+            note += ("; " if note else "") + "error: " + d["error"].splitlines()[0]
+        elif d["errors"]:
+            note += ("; " if note else "") + "; ".join(f"{e.get('field')}: {e.get('problem')}" for e in d["errors"])
+        rows.append([d["id"], _when(d["received_at"]), d["state"], d["kind"], d["from_addr"], d["reference"], note])
+    table(["ID", "RECEIVED (UTC)", "STATE", "KIND", "FROM", "REFERENCE", "NOTE"], rows, empty=empty,
+          right=("ID",), widest={"FROM": 40, "NOTE": 90})
 
 
 @main.group()
@@ -204,19 +295,20 @@ def messages():
 
 
 @messages.command("list")
-@click.option("--state", help="Only this state (received, accepted, rejected, failed, ...).")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--state", callback=one_of(MESSAGE_STATES, "messages", "state", "a message state"),
+              help="Only this state (received, accepted, rejected, quarantined, failed, ...).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
 @click.pass_context
 def messages_list(ctx, state, limit, as_json):
     """Newest first."""
     conn = _db(ctx)
     rows = _message_rows(conn, "WHERE state=?", (state,), limit) if state else _message_rows(conn, limit=limit)
-    _print_rows(rows, as_json)
+    _print_rows(rows, as_json, empty=f"no {state} messages" if state else "no messages")
 
 
 @messages.command("show")
-@click.argument("msg_id", type=int)
+@click.argument("msg_id", type=ID)
 @click.option("--raw", is_flag=True, help="Print the raw message as received.")
 @click.pass_context
 def messages_show(ctx, msg_id, raw):
@@ -280,7 +372,7 @@ def _actor():
 
 
 @messages.command("retry")
-@click.argument("msg_id", type=int)
+@click.argument("msg_id", type=ID)
 @click.pass_context
 def messages_retry(ctx, msg_id):
     """Process a failed message again, now."""
@@ -296,15 +388,16 @@ def quarantine():
 
 
 @quarantine.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
 @click.pass_context
 def quarantine_list(ctx, as_json):
     """What is waiting for a decision."""
-    _print_rows(_message_rows(_db(ctx), "WHERE state='quarantined'", (), 1000), as_json)
+    _print_rows(_message_rows(_db(ctx), "WHERE state='quarantined'", (), 1000), as_json,
+                empty="nothing is quarantined")
 
 
 @quarantine.command("show")
-@click.argument("msg_id", type=int)
+@click.argument("msg_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def quarantine_show(ctx, msg_id, as_json):
@@ -354,8 +447,8 @@ def _hints(values) -> dict:
 
 
 @quarantine.command("release")
-@click.argument("msg_id", type=int)
-@click.option("--trust-sender", "org", metavar="ORG",
+@click.argument("msg_id", type=ID)
+@click.option("--trust-sender", "org", metavar="ORG", callback=practice_option,
               help="Add the sender's address to organisation ORG (ODS code) in the directory.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Confirm or correct what lesbot read, e.g. --set practice=K96101 (the patient's practice).")
@@ -384,13 +477,13 @@ def quarantine_release(ctx, msg_id, org, sets):
             raise click.ClickException(str(e))
     if hints.get("practice") and not conn.execute("SELECT 1 FROM orgs WHERE ods_code=?",
                                                   (hints["practice"],)).fetchone():
-        raise click.ClickException(f"{hints['practice']} is not in the directory")
+        raise click.ClickException(f"--set practice={hints['practice']}: {hints['practice']} is not in the directory")
     _requeue(conn, msg_id, ("quarantined",), "released", _actor(), released=True, hints=hints)
     _process_now(ctx, conn, msg_id)
 
 
 @quarantine.command("drop")
-@click.argument("msg_id", type=int)
+@click.argument("msg_id", type=ID)
 @click.pass_context
 def quarantine_drop(ctx, msg_id):
     """Give up on a quarantined message (kept, marked dropped, never answered)."""
@@ -412,23 +505,29 @@ def outbox():
     """Replies waiting to go, sent, failed or held."""
 
 
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "held", "unknown")
+
+
 @outbox.command("list")
-@click.option("--state", help="queued, sent, failed or held")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--state", callback=one_of(OUTBOX_STATES, "outbox", "state", "an outbox state"),
+              help="queued, sent, failed, held or unknown.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per mail.")
 @click.pass_context
 def outbox_list(ctx, state, limit, as_json):
     """Newest first."""
     conn = _db(ctx)
     where, args = ("WHERE state=?", (state,)) if state else ("", ())
-    for r in conn.execute("SELECT id, created_at, message, to_addr, subject, state, attempts, next_attempt_at, "
-                          f"last_error FROM outbox {where} ORDER BY id DESC LIMIT ?", (*args, limit)):
-        d = dict(r)
-        if as_json:
-            click.echo(json.dumps(d))
-        else:
-            click.echo(f"{d['id']:>6}  {d['created_at'][:19]}  {d['state']:<7} {d['to_addr']:<34} "
-                       f"{d['subject'][:50]}" + (f"  [{d['last_error']}]" if d["last_error"] else ""))
+    found = [dict(r) for r in conn.execute(
+        "SELECT id, created_at, message, to_addr, subject, state, attempts, next_attempt_at, "
+        f"last_error FROM outbox {where} ORDER BY id DESC LIMIT ?", (*args, limit))]
+    if as_json:
+        json_lines(found)
+        return
+    table(["ID", "CREATED (UTC)", "STATE", "TO", "SUBJECT", "NOTE"],
+          [[d["id"], _when(d["created_at"]), d["state"], d["to_addr"], d["subject"], d["last_error"]] for d in found],
+          empty=f"no {state} mail in the outbox" if state else "the outbox is empty", right=("ID",),
+          widest={"SUBJECT": 60, "NOTE": 60})
 
 
 @outbox.command("flush")
@@ -449,7 +548,7 @@ def outbox_flush(ctx):
 
 
 @outbox.command("resend")
-@click.argument("outbox_id", type=int)
+@click.argument("outbox_id", type=ID)
 @click.pass_context
 def outbox_resend(ctx, outbox_id):
     """Queue again a mail whose delivery is unknown (the relay took it, then its answer was
@@ -463,7 +562,9 @@ def outbox_resend(ctx, outbox_id):
         audit(conn, "outbox", outbox_id, "resend", _actor())
     conn.execute("COMMIT")
     if not n:
-        raise click.ClickException(f"outbox {outbox_id} is not unknown or failed")
+        row = conn.execute("SELECT state FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+        raise click.ClickException(f"outbox {outbox_id} is {row['state']}, not unknown or failed" if row
+                                   else f"no mail {outbox_id} in the outbox (see `lesbot outbox list`)")
     click.echo(f"queued {outbox_id} again")
 
 
@@ -474,11 +575,18 @@ def bounces():
 
 
 @bounces.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per address.")
 @click.pass_context
-def bounces_list(ctx):
-    """Suppressed addresses."""
-    for r in _db(ctx).execute("SELECT * FROM suppressed ORDER BY since"):
-        click.echo(f"{r['email']:<40} since {r['since'][:19]}  {r['reason']}")
+def bounces_list(ctx, as_json):
+    """Suppressed addresses, oldest first."""
+    found = [{"email": r["email"], "since": r["since"], "reason": r["reason"], "bounce_message": r["bounce_message"]}
+             for r in _db(ctx).execute("SELECT * FROM suppressed ORDER BY since")]
+    if as_json:
+        json_lines(found)
+        return
+    table(["ADDRESS", "SINCE (UTC)", "REASON", "BOUNCE MESSAGE"],
+          [[d["email"], _when(d["since"]), d["reason"], d["bounce_message"]] for d in found],
+          empty="no address is suppressed")
 
 
 @bounces.command("clear")
@@ -500,9 +608,9 @@ def bounces_clear(ctx, address):
 
 # -- claims and payments ------------------------------------------------------------
 @main.command()
-@click.option("--practice", required=True, help="The practice's ODS code.")
+@click.option("--practice", required=True, callback=practice_option, help="The practice's ODS code.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write the .xlsx.")
-@click.option("--month", help="Pre-fill the claim month (e.g. 2026-10).")
+@click.option("--month", callback=month_option, help="Pre-fill the claim month (e.g. 2026-10).")
 @click.pass_context
 def template(ctx, practice, out, month):
     """Write a practice's claim form (XLSX), pre-filled with its code, name and services.
@@ -511,18 +619,18 @@ def template(ctx, practice, out, month):
     """
     from bot.claimform import build_form
     from bot.directory import list_orgs, Org
-    from bot.periods import parse_month
     s = _settings(ctx)
-    org = next((o for o in list_orgs(_db(ctx)) if o["ods_code"] == practice.upper()), None)
+    org = next((o for o in list_orgs(_db(ctx)) if o["ods_code"] == practice), None)
     if org is None:
         raise click.ClickException(f"no organisation {practice} in the directory")
     now = datetime.now(timezone.utc)
-    m = parse_month(month, now) if month else None
-    if month and m is None:
-        raise click.ClickException(f"--month {month!r} is not a month (try 2026-10)")
+    m = datetime.strptime(month, "%Y-%m").date() if month else None
     data = build_form(Org(org["ods_code"], org["name"], org["kind"], org["services"]), s.catalogue,
                       s.inboxes[0], now.date(), m)
-    Path(out).write_bytes(data)
+    try:
+        Path(out).write_bytes(data)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {out}: {e.strerror or e}")
     click.echo(f"wrote {out}")
 
 
@@ -552,20 +660,33 @@ def payments_close(ctx, run):
 
 
 @payments.command("export")
-@click.option("--run", "run", required=True, help="The payment run, YYYY-MM.")
+@click.option("--run", "runs", required=True, multiple=True,
+              help="The payment run, YYYY-MM. Repeat for several runs (one sheet each in xlsx).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: standard output for csv).")
 @click.pass_context
-def payments_export(ctx, run, fmt, out):
-    """One row per practice and service: counts, tariff, amount, claim references; totals last."""
+def payments_export(ctx, runs, fmt, out):
+    """One row per practice and service: counts, tariff, amount, claim references; totals last.
+
+    xlsx: a Summary sheet (per practice, per service, grand total) and a sheet per run, with
+    totals as formulas that also carry their values. csv: one table, a Total row last.
+    """
     from bot.payments import export_csv, export_xlsx
-    conn = _db(ctx)
-    data = export_csv(conn, _run_arg(run)) if fmt == "csv" else export_xlsx(conn, _run_arg(run))
-    if out:
-        Path(out).write_bytes(data)
-        click.echo(f"wrote {out}")
-    elif fmt == "xlsx":
+    runs = [_run_arg(r) for r in runs]
+    if fmt == "xlsx" and not out:
         raise click.ClickException("give --out FILE for xlsx")
+    conn = _db(ctx)
+    catalogue = _settings(ctx).catalogue
+    data = export_csv(conn, runs, catalogue) if fmt == "csv" else export_xlsx(conn, runs, catalogue)
+    if out:
+        tmp = Path(f"{out}.part")
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(out)        # a reader never sees half a file
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise click.ClickException(f"cannot write {out}: {e.strerror or e}")
+        click.echo(f"wrote {out}")
     else:
         sys.stdout.buffer.write(data)
 
@@ -576,16 +697,16 @@ def claims():
 
 
 @claims.command("list")
-@click.option("--practice", help="ODS code.")
-@click.option("--month", help="Activity month, YYYY-MM.")
-@click.option("--run", "run", help="Payment run, YYYY-MM.")
+@click.option("--practice", callback=practice_option, help="ODS code.")
+@click.option("--month", callback=month_option, help="Activity month: 2026-10, Oct 2026, October (the latest one).")
+@click.option("--run", "run", callback=run_option, help="Payment run, a month: 2026-11.")
 @click.option("--all", "show_all", is_flag=True, help="Include replaced and rejected lines.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per claim line.")
 @click.pass_context
 def claims_list(ctx, practice, month, run, show_all, as_json):
     """Accepted claim lines, newest first."""
     where, args = [], []
-    for col, val in (("org_code", practice and practice.upper()), ("month", month), ("run", run)):
+    for col, val in (("org_code", practice), ("month", month), ("run", run)):
         if val:
             where.append(f"{col}=?")
             args.append(val)
@@ -593,28 +714,27 @@ def claims_list(ctx, practice, month, run, show_all, as_json):
         where.append("state='accepted'")
     sql = ("SELECT id, created_at, case_id, org_code, service, month, count, tariff_pence, amount_pence, run, state, "
            "reason, source FROM claims" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC")
+    found = []
     for r in _db(ctx).execute(sql, args):
         d = dict(r)
         d["reference"] = f"LES-{d['case_id']:06d}" if d["case_id"] else None
-        if as_json:
-            click.echo(json.dumps(d))
-        elif d["state"] == "rejected":
-            click.echo(f"{d['id']:>6}  {d['org_code']}  rejected  {d['reference']}  {d['reason'][:90]}")
-        else:
-            click.echo(f"{d['id']:>6}  {d['org_code']}  {d['service']:<14} {d['month']}  {d['count']:>5}  "
-                       f"£{d['amount_pence'] / 100:>9.2f}  run {d['run']}  {d['state']:<8} {d['reference']}")
+        found.append(d)
+    if as_json:
+        json_lines(found)
+        return
+    money = lambda p: f"£{p / 100:,.2f}" if p is not None else None     # noqa: E731
+    table(["ID", "PRACTICE", "SERVICE", "MONTH", "COUNT", "AMOUNT", "RUN", "STATE", "REFERENCE", "REASON"],
+          [[d["id"], d["org_code"], d["service"], d["month"], d["count"], money(d["amount_pence"]), d["run"],
+            d["state"], d["reference"], d["reason"]] for d in found],
+          empty="no claim lines match" if practice or month or run else "no claim lines",
+          right=("ID", "COUNT", "AMOUNT"), widest={"REASON": 90})
 
 
 @main.command("check-config")
 @click.pass_context
 def check_config(ctx):
-    """Validate settings and print them (passwords hidden)."""
-    s = _settings(ctx)
-    d = s.model_dump(mode="json")
-    for section in ("imap", "relay"):
-        if d[section].get("password"):
-            d[section]["password"] = "***"
-    click.echo(json.dumps(d, indent=2))
+    """Validate settings and print them (passwords, tokens and secrets hidden)."""
+    click.echo(json.dumps(config_mod.masked(_settings(ctx)), indent=2))
 
 
 cli_care.add_to(main)

@@ -5,14 +5,18 @@ rather than failing later on the first message that needs it.
 """
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
+import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
-                               TomlConfigSettingsSource)
+from pydantic_settings import (BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource,
+                               SettingsConfigDict, TomlConfigSettingsSource)
 
 ADDRESS_HINT = "an email address like les.inbox@nhs.net"
 
@@ -270,7 +274,9 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
                                    dotenv_settings, file_secret_settings):
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # Only the LESBOT_* names lesbot knows: a misspelt one is warned about (see
+        # env_warnings) and ignored, wherever it points, rather than half-applied.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _KnownEnv(settings_cls)]
         path = config_path()
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
@@ -302,6 +308,65 @@ class ConfigError(Exception):
     pass
 
 
+def version() -> str:
+    """lesbot's version, from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+    try:
+        return installed("lesbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+# LESBOT_* variables that are not settings but are read by lesbot's own tools
+# (LESBOT_CONFIG here; deploy/nhsmail-token.py reads the OAuth2 ones).
+OTHER_ENV = {"LESBOT_CONFIG", "LESBOT_OAUTH_TENANT", "LESBOT_OAUTH_CLIENT_ID", "LESBOT_OAUTH_CLIENT_SECRET"}
+PREFIX = "LESBOT_"
+SECRET = re.compile(r"password|secret|token", re.I)
+
+
+def _known_env() -> tuple[set[str], set[str]]:
+    """(every LESBOT_ name lesbot reads, prefixes under which any name is fine: dict settings)."""
+    names, open_prefixes = set(OTHER_ENV), set()
+    for name, field in Settings.model_fields.items():
+        top = PREFIX + name.upper()
+        names.add(top)
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            names |= {f"{top}__{n.upper()}" for n in sub.model_fields}
+        elif getattr(sub, "__origin__", None) is dict:
+            open_prefixes.add(top + "__")
+    return names, open_prefixes
+
+
+def unknown_env(environ=None) -> list[tuple[str, str | None]]:
+    """LESBOT_* variables lesbot does not read: (name, the setting it probably meant or None)."""
+    environ = os.environ if environ is None else environ
+    names, open_prefixes = _known_env()
+    out = []
+    for var in sorted(environ):
+        up = var.upper()
+        if not up.startswith(PREFIX) or up in names or any(up.startswith(p) for p in open_prefixes):
+            continue
+        # Compare without the shared prefix, or every name looks close to every other.
+        close = difflib.get_close_matches(up[len(PREFIX):], [n[len(PREFIX):] for n in names], n=1, cutoff=0.7)
+        out.append((var, PREFIX + close[0] if close else None))
+    return out
+
+
+def env_warnings(environ=None) -> list[str]:
+    """One line per misspelt or unknown LESBOT_* variable."""
+    return [f"warning: {var} is not a lesbot setting and is ignored" + (f" (did you mean {hint}?)" if hint else "")
+            for var, hint in unknown_env(environ)]
+
+
+class _KnownEnv(EnvSettingsSource):
+    """The environment, without the LESBOT_* names lesbot does not know."""
+
+    def _load_env_vars(self):
+        unknown = {v.lower() for v, _ in unknown_env()}
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in unknown}
+
+
 def config_path() -> Path | None:
     explicit = os.environ.get("LESBOT_CONFIG")
     if explicit:
@@ -313,15 +378,79 @@ def config_path() -> Path | None:
     return p if p.is_file() else None
 
 
+def _check_toml(path: Path) -> None:
+    """A syntax error named by file and line (pydantic-settings would give neither)."""
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file in UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\s*\(at line (\d+), column (\d+)\)", msg)
+        if m:
+            msg = msg[:m.start()] + msg[m.end():]
+            raise ConfigError(f"{path}, line {m.group(1)}, column {m.group(2)}: TOML syntax error: {msg}") from None
+        raise ConfigError(f"{path}: TOML syntax error: {msg}") from None
+
+
+def _problem(err: dict, path: Path | None) -> str:
+    loc = [str(x) for x in err["loc"]]
+    where = ".".join(loc) or "settings"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden" and loc:
+        # "replies_per_sendr_per_day": say which setting was probably meant
+        model: type[BaseModel] | None = Settings
+        for part in loc[:-1]:
+            field = model.model_fields.get(part) if model else None
+            kind = field.annotation if field else None
+            model = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+        if model is not None:
+            close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.7)
+            msg = "not a lesbot setting" + (f" (did you mean {'.'.join(loc[:-1] + close)}?)" if close else "")
+    env = PREFIX + "__".join(x.upper() for x in loc)
+    source = f" (from {env})" if env in {k.upper() for k in os.environ} else (f" (in {path})" if path else "")
+    return f"{where}: {msg}{source}"
+
+
 def load(**overrides) -> Settings:
-    """Load and validate; raise ConfigError with one readable line per problem."""
+    """Load and validate; raise ConfigError with one readable line naming each problem."""
+    path = config_path()
+    if path is not None:
+        _check_toml(path)
     try:
         return Settings(**overrides)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            where = ".".join(str(x) for x in err["loc"]) or "settings"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
+        problems = [_problem(err, path) for err in e.errors()]
+        raise ConfigError(("invalid setting " if len(problems) == 1 else "invalid settings: ") +
+                          "; ".join(problems)) from None
     except ValueError as e:  # e.g. malformed TOML
         raise ConfigError(f"invalid settings: {e}") from None
+
+
+def masked(settings: Settings) -> dict:
+    """The settings in force as plain data, passwords, tokens and secrets shown as ***."""
+    def walk(d):
+        return {k: (walk(v) if isinstance(v, dict) else ("***" if v and SECRET.search(k) else v))
+                for k, v in d.items()}
+    return walk(settings.model_dump(mode="json"))
+
+
+def summary(settings: Settings, **in_force) -> str:
+    """The settings in force on one line (key=value, sections dotted), secrets masked."""
+    flat: dict = {}
+
+    def walk(prefix, d):
+        for k, v in d.items():
+            if isinstance(v, dict) and k != "routes":
+                walk(f"{prefix}{k}.", v)
+            else:
+                flat[prefix + k] = v
+    walk("", {**masked(settings), **in_force})
+
+    def shown(v):
+        plain = isinstance(v, (int, float)) and not isinstance(v, bool) or \
+            isinstance(v, str) and v and not re.search(r"[\s\"=]", v)
+        return str(v) if plain else json.dumps(v)
+    return " ".join(f"{k}={shown(v)}" for k, v in flat.items())

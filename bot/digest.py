@@ -4,13 +4,14 @@ needs a human. Counts, money and references only: no patient identifiers.
 """
 from __future__ import annotations
 
-import io
 import logging
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from bot import activity, dates, outbox
+from bot import activity, dates, held, outbox
+from bot.chart import claims_chart, data_uri
+from bot.chart import size as chart_size
 from bot.periods import LONDON, add_months, label, month_start
 from bot.reminders import at_time, not_claimed
 from bot.replies import build, reference, render
@@ -107,7 +108,7 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
                              for c, v in sorted(not_claimed(conn, settings, last_month).items())]
 
     # reconciliation
-    flags = activity.reconcile(conn, today)
+    flags = _one_per_practice(activity.reconcile(conn, today), "no_register")
     shown, per_kind = [], {}
     for f in flags:            # the first few of each kind; `lesbot reconcile` lists them all
         per_kind[f["kind"]] = per_kind.get(f["kind"], 0) + 1
@@ -165,13 +166,14 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
     d.data["training_pending"] = q("SELECT count(*) FROM training_applications WHERE state IN "
                                    "('incomplete','with_panel')").fetchone()[0]
 
-    # what needs a human
-    d.data["quarantined"] = [dict(r) for r in q(
-        "SELECT id, received_at, kind, coalesce(org_code, substr(from_addr, instr(from_addr, '@'))) who FROM messages "
-        "WHERE state='quarantined' ORDER BY id DESC LIMIT 25")]
+    # what needs a human: each message a person should answer or act on (bot/held.py)
+    d.data["human"] = held.needs_a_human(conn, s, n)["groups"]
     d.data["quarantined_n"] = q("SELECT count(*) FROM messages WHERE state='quarantined'").fetchone()[0]
     d.data["failed_n"] = q("SELECT count(*) FROM messages WHERE state='failed'").fetchone()[0]
-    d.data["failed_outbox_n"] = q("SELECT count(*) FROM outbox WHERE state IN ('failed','held')").fetchone()[0]
+    d.data["failed_outbox_n"] = q("SELECT count(*) FROM outbox WHERE state IN ('failed','held','unknown')"
+                                  ).fetchone()[0]
+    d.data["capped"] = held.held_replies(conn, s, n)
+    d.data["cap"] = settings.limits.replies_per_sender_per_day
     d.data["bounces"] = [dict(r) for r in q(
         "SELECT b.recipient, b.status, b.hard, c.kind FROM bounces b LEFT JOIN cases c ON c.id=b.case_id "
         "WHERE b.at>=? AND b.at<? ORDER BY b.id", (s, n))]
@@ -184,46 +186,60 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
     return d
 
 
+def _one_per_practice(flags: list[dict], kind: str) -> list[dict]:
+    """A practice with no register yet would have a no_register flag for every month it claimed
+    (`lesbot reconcile` lists them); the digest says it once per practice."""
+    out, merged = [], {}
+    for f in flags:
+        if f["kind"] != kind:
+            out.append(f)
+            continue
+        m = merged.get(f["ods_code"])
+        if m is None:
+            merged[f["ods_code"]] = m = dict(f, months=[])
+            out.append(m)
+        else:
+            m["claimed"] += f["claimed"]
+        m["months"].append(f["period"])
+    for m in merged.values():
+        months = sorted(m.pop("months"))
+        m["period"] = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
+        m["detail"] = (f"{m['claimed']} injections claimed for {len(months)} month{'s' if len(months) != 1 else ''}; "
+                       "lesbot has no denosumab register entries for this practice yet (no transfer letter "
+                       "recorded), so the claims could not be checked against the register")
+    return out
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
 def chart(conn, now: datetime, catalogue) -> bytes:
-    """Accepted claims (£) by activity month and service, last 12 months, as a small PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    first = add_months(month_start(now.astimezone(LONDON).date()), -11)
-    months = [add_months(first, i) for i in range(12)]
-    keys = [f"{m:%Y-%m}" for m in months]
-    data: dict[str, list[float]] = {}
-    for service, month, pence in conn.execute(
-            "SELECT service, month, sum(amount_pence) FROM claims WHERE state='accepted' AND month>=? "
-            "GROUP BY service, month", (keys[0],)):
-        if month in keys:
-            data.setdefault(service, [0.0] * 12)[keys.index(month)] = pence / 100
-    fig = Figure(figsize=(6.4, 2.4), dpi=100)
-    ax = fig.add_subplot()
-    bottom = [0.0] * 12
-    for service, values in sorted(data.items()):
-        svc = catalogue.get(service)
-        ax.bar(range(12), values, bottom=bottom, label=svc.name if svc else service)
-        bottom = [a + b for a, b in zip(bottom, values)]
-    ax.set_xticks(range(12), [f"{m:%b}" for m in months], fontsize=8)
-    ax.tick_params(axis="y", labelsize=8)
-    ax.set_ylabel("£ accepted", fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
-    if data:
-        ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    """Accepted claims (£) by activity month and service, last 12 months, as a PNG (bot/chart.py)."""
+    return claims_chart(conn, now, catalogue)
 
 
-def render_digest(settings, d: Digest, ref: str) -> tuple[str, str, str]:
+def render_digest(settings, d: Digest, ref: str, preview: str = "", inline: bool | None = None
+                  ) -> tuple[str, str, str]:
+    """(subject, text, html). `preview`: '' for the email itself, else the footer of a copy that is
+    only printed (a dry run, or one already sent), in place of "keep the reference". The chart is a
+    cid: part of the email; wherever the HTML is only looked at (inline, the default for a preview)
+    it is a data: URI, as nothing is attached there."""
+    src = width = height = None
+    if d.chart:
+        src = data_uri(d.chart) if (bool(preview) if inline is None else inline) else "cid:chart"
+        width, height = chart_size(d.chart)
     return render("digest", reference=ref, org_name="Contract team", inbox=settings.inboxes[0],
-                  chart=bool(d.chart), **d.data)
+                  chart=bool(d.chart), chart_src=src, chart_width=width, chart_height=height,
+                  preview=preview, **d.data)
+
+
+def _copy_note(done) -> str:
+    ref = reference(done["case_id"]) if done["case_id"] else ""
+    if done["state"] == "sent":
+        return f"A copy, not sent again: this digest went to the contract team{' as ' + ref if ref else ''}."
+    return (f"A copy: this digest was not sent ({done['why'] or done['state']})"
+            f"{'; it is recorded as ' + ref if ref else ''}.")
 
 
 def run(settings, conn, now: datetime, period: str = "day", dry_run: bool = False,
@@ -233,19 +249,24 @@ def run(settings, conn, now: datetime, period: str = "day", dry_run: bool = Fals
     d = gather(conn, settings, now, period)
     if with_chart if with_chart is not None else (period == "month" and settings.digest.chart):
         d.chart = chart(conn, now, settings.catalogue)
-    done = conn.execute("SELECT state FROM digests WHERE period=? AND key=?", (period, d.key)).fetchone()
+    done = conn.execute("SELECT state, case_id, why FROM digests WHERE period=? AND key=?",
+                        (period, d.key)).fetchone()
     result = {"period": period, "key": d.key, "digest": d, "sent": False, "why": ""}
     if dry_run:
-        result["text"], result["html"] = render_digest(settings, d, "LES-DRYRUN")[1:]
+        # nothing is sent or recorded, so there is no reference to give
+        result["text"], result["html"] = render_digest(settings, d, "", preview=(
+            f"Preview (dry run) from the Local Enhanced Services inbox ({settings.inboxes[0]}): "
+            "not sent and not recorded, so it has no reference."))[1:]
         return result
     if done:
-        result["why"] = f"the {period} digest for {d.key} was already {done[0]}"
-        result["text"], result["html"] = render_digest(settings, d, "LES-DIGEST")[1:]
+        result["why"] = f"the {period} digest for {d.key} was already {done['state']}"
+        result["text"], result["html"] = render_digest(settings, d, "", preview=_copy_note(done))[1:]
         return result
     case_id = reserve_case_ids(settings.db_path, 1)[0]
     ref = reference(case_id)
     subject, text, html = render_digest(settings, d, ref)
-    result["text"], result["html"] = text, html
+    # what is printed is read on screen, where no cid: part is attached
+    result["text"], result["html"] = text, render_digest(settings, d, ref, inline=True)[2] if d.chart else html
     to = settings.contract_team
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -55,6 +55,30 @@ def setup(verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # aiosmtpd logs every SMTP command at INFO: too costly and too noisy per message.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # APScheduler announces each job it adds at INFO; lesbot logs its own job runs.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.captureWarnings(True)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def record_internal_error(home, exc: BaseException, argv: list[str]) -> str:
+    """Append an unexpected error's traceback (masked like every log line) to HOME/errors.log, so
+    the operator sees one line and whoever fixes it has the detail. Returns where it went."""
+    import os
+    import tempfile
+    import traceback
+    from datetime import datetime, timezone
+    from pathlib import Path
+    text = (f"--- {datetime.now(timezone.utc).isoformat(timespec='seconds')} lesbot {' '.join(argv)}\n" +
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    for path in (Path(home) / "errors.log", Path(tempfile.gettempdir()) / "lesbot-errors.log"):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(scrub(text))
+            os.chmod(path, 0o600)
+            return str(path)
+        except OSError:
+            continue
+    return "(nowhere: no writable folder)"

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import socket
 import signal
 import subprocess
 import sys
@@ -16,10 +18,30 @@ from store.db import open_db
 log = logging.getLogger("lesbot.serve")
 
 
+class ServeError(Exception):
+    """Why lesbot cannot start, in one line for the operator."""
+
+
+def listen_problem(e: OSError, host: str, port: int) -> str:
+    if isinstance(e, socket.gaierror):
+        return f"cannot listen on {host}: no such host or address"
+    if e.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is in use (is lesbot already running?): "
+                f"stop it or choose another port with --smtp-port or smtp_port")
+    if e.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host} (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: it is not an address of this machine"
+    return f"cannot listen on {host} port {port}: {e.strerror or e}"
+
+
 class Server:
     def __init__(self, settings):
         self.settings = settings
-        open_db(settings.db_path).close()
+        try:
+            open_db(settings.db_path).close()
+        except Exception as e:       # an unwritable home, a file that is not a database, a newer schema
+            raise ServeError(f"cannot open the database {settings.db_path}: {e}") from None
         self.worker: subprocess.Popen | None = None
         self._wake_w: int | None = None
         self.intake = IntakeWriter(spool_path(settings), on_stored=self.wake_worker)
@@ -56,7 +78,12 @@ class Server:
 
     async def serve(self, host: str, port: int):
         loop = asyncio.get_running_loop()
-        srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port)
+        try:
+            srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port)
+        except OSError as e:         # nothing is started yet: just say why
+            raise ServeError(listen_problem(e, host, port)) from None
+        from bot.config import summary, version
+        log.info("lesbot %s starting: %s", version(), summary(self.settings, smtp_host=host, smtp_port=port))
         self.start()
         if self.settings.scheduler.enabled:
             from bot.scheduler import Schedule

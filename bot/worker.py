@@ -43,7 +43,10 @@ class Processor:
                 if not moved:
                     # Quiet moment: fold the spool's WAL back (the intake never does).
                     spool.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                done = pipeline.process_pending() or moved
+                results = pipeline.process_pending()
+                for r in results:
+                    log_result(r)
+                done = results or moved
             except Exception:
                 log.exception("processing pass failed")
                 done = []
@@ -55,6 +58,16 @@ class Processor:
             if not done:
                 self.wake.wait(5.0)
         pipeline.close()
+
+
+def log_result(r: dict) -> None:
+    """One line per processed message: id, kind, outcome, reference, and where a reply went by
+    domain only. Never a subject or an address's local part: either can name a patient."""
+    reply = r.get("reply") or {}
+    to = (reply.get("to") or "").rpartition("@")[2]
+    log.info("message %s: kind=%s outcome=%s reference=%s reply=%s problems=%d", r.get("id"), r.get("kind") or "-",
+             r.get("outcome"), r.get("reference") or "-", f"@{to}" if to else "none",
+             len(r.get("errors") or ()))
 
 
 def die_with_parent():

@@ -385,16 +385,23 @@ def test_payments_export_and_claims_list(bot, home):
                received_at=at(2026, 11, 4, 9))
     out = run_cli(home, "payments", "export", "--run", "2026-11").stdout
     lines = out.lstrip("\ufeff").splitlines()
-    assert lines[0] == "ods_code,practice,service,activity_months,count,tariff_gbp,amount_gbp,references"
-    assert "Z98101,Meresfield Medical Centre,denosumab,2026-10,10,20.00,200.00,LES-000001" in lines
+    assert lines[0] == ("Payment run,Practice,ODS code,Service,Service code,Activity months,Claims,Tariff (£),"
+                        "Amount (£),References")
+    assert ("2026-11,Meresfield Medical Centre,Z98101,Complex injections (denosumab 60 mg),denosumab,2026-10,10,"
+            "20.00,200.00,LES-000001") in lines
     import csv as csvmod
     cells = [c for row in csvmod.reader(lines) for c in row]
     assert "'=HYPERLINK(\"http://x\")" in cells and not any(c.startswith("=") for c in cells)  # never a formula
-    assert lines[-1] == "TOTAL,,,,15,,346.94,"
+    assert lines[-1] == "Total,,,,,,15,,346.94,"
     run_cli(home, "payments", "export", "--run", "2026-11", "--format", "xlsx", "--out", str(home / "run.xlsx"))
-    ws = openpyxl.load_workbook(home / "run.xlsx").active
-    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
-    assert ws.cell(ws.max_row, 7).value == 346.94
+    ws = openpyxl.load_workbook(home / "run.xlsx")["Run 2026-11"]
+    name = next(c for row in ws.iter_rows() for c in row if c.value == '=HYPERLINK("http://x")')
+    assert name.data_type == "s"        # the practice's "name" stays text, never a formula
+    # the only formulas are the Total row's sums
+    assert [c.coordinate for row in ws.iter_rows() for c in row if c.data_type == "f"] == \
+        [f"E{ws.max_row}", f"G{ws.max_row}"]
+    values = openpyxl.load_workbook(home / "run.xlsx", data_only=True)["Run 2026-11"]
+    assert values.cell(values.max_row, 7).value == 346.94
     listed = [json.loads(l) for l in run_cli(home, "claims", "list", "--practice", "Z98101", "--json").stdout.splitlines()]
     assert {(d["service"], d["count"]) for d in listed} == {("denosumab", 10), ("msk-injection", 2)}
     assert run_cli(home, "payments", "export", "--run", "2026-13", check=False).returncode == 2
