@@ -262,7 +262,7 @@ def _prose_clinical(text: str) -> str | None:
     """The unlabelled clinical paragraph of a letter: the longest paragraph of prose."""
     best = ""
     for para in re.split(r"\n\s*\n", text):
-        lines = [ln for ln in para.splitlines() if ln.strip() and not LABELLED.line.match(ln)]
+        lines = [ln for ln in para.splitlines() if ln.strip() and not LABELLED.match_line(ln)]
         body = " ".join(ln.strip() for ln in lines)
         if re.match(r"^(?:from|sent|to|subject)\s*:", body, re.I) or re.search(r"\b(?:regards|sincerely)\b", body, re.I):
             continue
@@ -336,7 +336,7 @@ def read_referral(text: str, subject: str = "", on: date | None = None) -> ImskR
             r.read["clinical details"] = "the letter's clinical paragraph"
     red = first("red_flags", lambda v: red_flags_of(v) is not None) or first("red_flags")
     if red is None or red_flags_of(red) is None:
-        prose = _prose_red_flags("\n".join(ln for ln in flat.splitlines() if not LABELLED.line.match(ln)) or flat)
+        prose = _prose_red_flags("\n".join(ln for ln in flat.splitlines() if not LABELLED.match_line(ln)) or flat)
         if prose:
             red = prose[0] + f" (the letter: \"{prose[1][:160]}\")"
             r.read["red flags"] = "from the letter"

@@ -160,7 +160,7 @@ def _columns(text: str, labelset) -> list[str] | None:
     """A table with a column per patient: 'Name: Mr A | Mrs B' / 'DOB: x | y' ... -> one text per column."""
     rows = []
     for n, line in enumerate(text.splitlines()):
-        m = labelset.line.match(line)
+        m = labelset.match_line(line)
         if m and "|" in m.group(2) and not re.search(r"[☐☒□■]", line):
             cells = [c.strip() for c in m.group(2).split("|")]
             rows.append((n, m.group(1), cells))

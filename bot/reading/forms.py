@@ -89,6 +89,8 @@ def normalise(text: str) -> str:
 
 
 # -- labelled fields ---------------------------------------------------------------------------
+_LEAD_SPACE = re.compile(r"[ \t>]*")                                  # LabelSet's lead, in two parts
+_LEAD_MARK = re.compile(r"[-•*·]\s*|\d{1,2}[.)]\s+|\(?[a-z]\)\s+", re.I)
 _SEP = r"(?:\s*\([^)\n]{0,40}\))?\s*\??\s*(?:[:=|\t]\s*|\s[-–]\s*|[-–]\s+|\s{2,}|\?\s+)"
 
 
@@ -104,17 +106,54 @@ class LabelSet:
     def __init__(self, labels: dict[str, list[str]]):
         self.pairs = sorted(((lab.lower(), key) for key, labs in labels.items() for lab in labs),
                             key=lambda p: -len(p[0]))
-        alt = "|".join(re.escape(lab) for lab, _ in self.pairs)
-        lead = r"^[ \t>]*(?:[-•*·]\s*|\d{1,2}[.)]\s+|\(?[a-z]\)\s+)?"
-        self.line = re.compile(lead + r"(" + alt + r")" + _SEP + r"(\S.*?)\s*$", re.I)
-        self.alone = re.compile(lead + r"(" + alt + r")(?:\s*\([^)\n]{0,40}\))?\s*[:?]?\s*$", re.I)
+        self.line, self.alone = self._patterns([lab for lab, _ in self.pairs])
         self.keys = dict(self.pairs)
+        # what a label can start with: the patterns try every label at a line's start (case-
+        # insensitive, so sre cannot reject a branch by its first letter); three letters tell
+        # which few labels can be there, and most lines start with none
+        self._starts = {lab[:3] for lab, _ in self.pairs if len(lab) >= 3}
+        self._short = tuple(lab for lab, _ in self.pairs if len(lab) < 3)
+
+        self._narrowed: dict[frozenset, tuple] = {}
+
+    @staticmethod
+    def _patterns(labs: list[str]) -> tuple[re.Pattern, re.Pattern]:
+        alt = "|".join(re.escape(lab) for lab in labs) or "(?!)"
+        lead = r"^[ \t>]*(?:[-•*·]\s*|\d{1,2}[.)]\s+|\(?[a-z]\)\s+)?"
+        return (re.compile(lead + r"(" + alt + r")" + _SEP + r"(\S.*?)\s*$", re.I),
+                re.compile(lead + r"(" + alt + r")(?:\s*\([^)\n]{0,40}\))?\s*[:?]?\s*$", re.I))
 
     def key(self, written: str) -> str:
         return self.keys[written.lower()]
 
+    def _for(self, line: str) -> tuple[re.Pattern, re.Pattern] | None:
+        """The (line, alone) patterns narrowed to the labels that can start this line where the
+        lead puts them (same order, so the same match), or None when none can."""
+        low = line.lower()
+        if len(low) != len(line):
+            return self.line, self.alone
+        at = _LEAD_SPACE.match(line).end()
+        places = [at]
+        m = _LEAD_MARK.match(line, at)
+        if m:
+            places.append(m.end())
+        starts = frozenset(low[o:o + 3] for o in places) & self._starts
+        if not starts and not any(low.startswith(self._short, o) for o in places):
+            return None
+        hit = self._narrowed.get(starts)
+        if hit is None:
+            hit = self._narrowed[starts] = self._patterns(
+                [lab for lab, _ in self.pairs if len(lab) < 3 or lab[:3] in starts])
+        return hit
+
+    def match_line(self, line: str):
+        """self.line.match(line), faster."""
+        pats = self._for(line)
+        return pats[0].match(line) if pats else None
+
     def is_label_line(self, line: str) -> bool:
-        return bool(self.line.match(line) or self.alone.match(line))
+        pats = self._for(line)
+        return bool(pats and (pats[0].match(line) or pats[1].match(line)))
 
     def find(self, text: str) -> dict[str, list[Found]]:
         """Every value written against a label, in order, per field."""
@@ -123,7 +162,8 @@ class LabelSet:
         i = 0
         while i < len(lines):
             line = lines[i]
-            m = self.line.match(line)
+            pats = self._for(line)
+            m = pats[0].match(line) if pats else None
             if m:
                 value, j = m.group(2), i + 1
                 # an Outlook table cell running on over indented lines (an address split by <br>)
@@ -135,7 +175,7 @@ class LabelSet:
                 out.setdefault(self.key(m.group(1)), []).append(Found(value.strip(), i))
                 i += 1
                 continue
-            m = self.alone.match(line)
+            m = pats[1].match(line) if pats else None
             if m:
                 # the label alone: the answer is on the next line(s) (PDF text, EMIS headings, Word forms)
                 j = i + 1
