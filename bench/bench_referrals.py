@@ -67,7 +67,7 @@ def email_of(kind: str, i: int, number: str, letter: str) -> bytes:
     elif kind == "imsk":
         m.replace_header("To", "imsk.spa@nhs.net")
         m["From"], m["Subject"] = f"practice{p}@nhs.net", "IMSK referral"
-        m.set_content(f"Patient name: Test PATIENT{i}\nDate of birth: 03/06/1958\nNHS number: {nhs.display(number)}\n"
+        m.set_content(f"Patient name: Test {_surname(i)}\nDate of birth: 03/06/1958\nNHS number: {nhs.display(number)}\n"
                       f"Registered practice: Practice {p} (Y{90000 + p:05d})\nReferral specialty: Physiotherapy\n"
                       "Clinical details: low back pain for four months despite exercises and analgesia\n"
                       "Red flags: no\nUrgency: routine\n")
@@ -76,7 +76,7 @@ def email_of(kind: str, i: int, number: str, letter: str) -> bytes:
         m.set_content(
             f"Referring practice: Practice {p} (Y{90000 + p:05d})\n"
             f"Receiving practice: Practice {(p + 1) % 100} (Y{90000 + (p + 1) % 100:05d})\n\n"
-            f"Patient name: Test PATIENT{i}\nDate of birth: 03/06/1958\nNHS number: {nhs.display(number)}\n"
+            f"Patient name: Test {_surname(i)}\nDate of birth: 03/06/1958\nNHS number: {nhs.display(number)}\n"
             "Address: 1 Test Row, AM6 3LP\nTelephone: 01632 960000\n"
             f"Registered practice: Practice {p} (Y{90000 + p:05d})\nJoint / site: Left knee\n"
             "Clinical reason: osteoarthritis flare not settled with analgesia and physiotherapy\n"
@@ -189,3 +189,9 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def _surname(i: int) -> str:
+    """A surname per message, letters only ('PATIENT100' is rightly refused as a name by the IMSK
+    reader, which would make the bench compare accepted mail with rejected mail)."""
+    return "PATIENT" + "".join("ABCDEFGHIJ"[int(d)] for d in str(i))
