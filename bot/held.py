@@ -14,6 +14,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from datetime import datetime, timezone
 
+from bot.directory import org_for
 from bot.periods import LONDON
 from bot.replies import reference
 
@@ -162,10 +163,8 @@ def _names(conn) -> dict:
 
 
 def _org_of(conn, address: str | None) -> str | None:
-    if not address:
-        return None
-    hit = conn.execute("SELECT ods_code FROM org_emails WHERE email=?", (address.lower(),)).fetchone()
-    return hit[0] if hit else None
+    org = org_for(conn, address) if address else None
+    return org.ods_code if org else None
 
 
 def _who(names: dict, code: str | None, address: str | None) -> str:
