@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot import dates, nhs
+from bot.reading.clinicletter import ods_codes_in
 from store.db import directory_version
 
-ODS_IN_TEXT = re.compile(r"\b([A-Z]\d{5})\b")
 POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
 ADDRESS_LINE = re.compile(r"^\s*(?:from|to|cc|sent|date|subject)\s*:", re.I)
 FROM_LINE = re.compile(r"^\s*From:\s*(.*?)<?([\w.+'-]+@[\w-]+(?:\.[\w-]+)+)>?\s*$", re.I | re.M)
@@ -161,7 +161,7 @@ def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
     """ODS codes of directory organisations the text names: by code, full name or postcode."""
     orgs = _directory(conn, tuple(kinds))
     codes = {c for c, _, _ in orgs}
-    found = [c for c in dict.fromkeys(ODS_IN_TEXT.findall(text or "")) if c in codes]
+    found = [c for c in dict.fromkeys(ods_codes_in(text or "")) if c in codes]
     flat = " " + _norm(text or "") + " "
     postcodes = {m.replace(" ", "") for m in POSTCODE.findall((text or "").upper())}
     for code, name, theirs in orgs:
