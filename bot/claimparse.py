@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from bot import nhs
 from bot.catalogue import Catalogue, Service
@@ -88,6 +89,13 @@ def _label_re(key: str) -> re.Pattern:
 
 
 _LABEL_CACHE: dict[str, re.Pattern] = {}
+
+
+@lru_cache(maxsize=32)
+def _any_phrase(kind: str, key: str) -> re.Pattern | None:
+    """One pattern for "any of these lexicon phrases" (None when the list is empty)."""
+    words = _words(kind, key)
+    return re.compile("|".join(f"(?:{rsvc._phrase(w)})" for w in words), re.I) if words else None
 
 # -- body -------------------------------------------------------------------------
 CELL_SPLIT = re.compile(r"\s{2,}|\t|\s?\|\s?")
@@ -349,7 +357,8 @@ class _Reader:
         nums = rsvc.numbers(c, [(s.start, s.end) for s in spans], svc_spans)
         if QUESTION.match(c) and not labelled:
             nums = []          # "Can we claim 5 for ...?": a question about a number is not a claim for it
-        if nums and any(re.search(rsvc._phrase(w), c, re.I) for w in _words("labels", "not_now")):
+        not_now = _any_phrase("labels", "not_now")
+        if nums and not_now and not_now.search(c):
             self.ex.mentions.append((code, self.where(n), c.strip()))
             return
         pairs = _month_pairs(c, spans, [x for x in nums if not x.superseded and not x.paren])

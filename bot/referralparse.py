@@ -230,7 +230,7 @@ def _blocks(text: str, labelset) -> tuple[str, list[str], str]:
     for i, line in enumerate(rest):
         if i > 0 and not line.strip():
             nxt = next((ln for ln in rest[i + 1:] if ln.strip()), "")
-            if not labelset.line.match(nxt) and not re.match(r"^\s{2,}\S", nxt):
+            if not labelset.match_line(nxt) and not re.match(r"^\s{2,}\S", nxt):
                 cut = i
                 break
     blocks.append("\n".join(rest[:cut]))
@@ -252,7 +252,7 @@ def _signature_spans(text: str) -> list[tuple[int, int]]:
             j, kept = i + 1, 0
             while j < len(lines) and not CHAIN_START.match(lines[j]) and kept < 10:
                 ln = lines[j].strip()
-                if ln and (len(ln.split()) > 14 or _lexicon()["labelset"].line.match(lines[j])):
+                if ln and (len(ln.split()) > 14 or _lexicon()["labelset"].match_line(lines[j])):
                     break
                 kept += 1 if ln else 0
                 j += 1
@@ -591,10 +591,10 @@ def _prose(text: str, labelset, lex) -> list[str]:
             if skip_next:
                 skip_next = False
                 continue
-            if labelset.alone.match(ln):
+            if labelset.match_alone(ln):
                 skip_next = True            # a PDF label alone: its value is the next line
                 continue
-            if not s or labelset.line.match(ln) or re.match(r"(?i)^(?:from|sent|to|cc|subject|date)\s*:", s):
+            if not s or labelset.match_line(ln) or re.match(r"(?i)^(?:from|sent|to|cc|subject|date)\s*:", s):
                 continue
             if patient.nhs_numbers(s) and len(s.split()) < 25:
                 continue                    # an identity line

@@ -164,24 +164,51 @@ def _role_hints(lex: Lexicon, role: str) -> tuple[str, ...]:
     return tuple({w.split()[0].lower() for w in lex.words("date_roles", role) if w.split()})
 
 
+_WORD_START = re.compile(r"(?<![\w-])[^\W_]")     # a letter or digit after no letter, digit, _ or -
+
+
+@lru_cache(maxsize=16)
+def _word_starts(lowered: str) -> tuple[dict, dict]:
+    """Where words start in a (lower-case) text, by their first three and first two characters:
+    shared by every phrase list tried on the same text, so it is built once per text."""
+    by3: dict[str, list[int]] = {}
+    by2: dict[str, list[int]] = {}
+    for m in _WORD_START.finditer(lowered):
+        i = m.start()
+        by3.setdefault(lowered[i:i + 3], []).append(i)
+        by2.setdefault(lowered[i:i + 2], []).append(i)
+    return by3, by2
+
+
+def _starts(lowered: str, hints: tuple[str, ...]) -> list[int]:
+    """The places a phrase can start: where a hint is written at the start of a word (not after a
+    letter, digit, _ or -, which the patterns' look-behind would refuse)."""
+    by3, by2 = _word_starts(lowered)
+    starts = set()
+    for h in hints:
+        if h[:1].isalnum() and len(h) >= 2:
+            for i in (by3 if len(h) >= 3 else by2).get(h[:3], ()):
+                if lowered.startswith(h, i):
+                    starts.add(i)
+            continue
+        i = lowered.find(h)                # a hint of one character, or not starting a word
+        while i >= 0:
+            if not (i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-")):
+                starts.add(i)
+            i = lowered.find(h, i + 1)
+    return sorted(starts)
+
+
 def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, ...]):
     """rx.finditer(text), found faster: the pattern (an alternation of many phrases, slow to try
     at every position) is tried only where one of its phrases' first words starts."""
     if lowered is None:
         yield from rx.finditer(text)
         return
-    starts = set()
-    for h in hints:
-        i = lowered.find(h)
-        while i >= 0:
-            starts.add(i)
-            i = lowered.find(h, i + 1)
     end = -1
-    for i in sorted(starts):
+    for i in _starts(lowered, hints):
         if i < end:
             continue                      # inside the last match, as finditer would skip it
-        if i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-"):
-            continue                      # inside a word: the pattern's look-behind would refuse it
         m = rx.match(text, i)
         if m:
             yield m
@@ -650,7 +677,7 @@ _ASCII_GAPS = {c: " " for c in range(128) if not chr(c).isalnum() or chr(c).isup
 
 
 def ods_codes_in(text: str) -> list[str]:
-    """Every ODS-code-shaped word (a capital and five digits), in order: re.findall(r"\b([A-Z]\d{5})\b"),
+    r"""Every ODS-code-shaped word (a capital and five digits), in order: re.findall(r"\b([A-Z]\d{5})\b"),
     faster (a pattern that opens with \b is tried at every position; this one jumps to capitals)."""
     out = []
     for m in _ODS_TAIL.finditer(text):

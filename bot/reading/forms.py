@@ -115,6 +115,7 @@ class LabelSet:
         self._short = tuple(lab for lab, _ in self.pairs if len(lab) < 3)
 
         self._narrowed: dict[frozenset, tuple] = {}
+        self._by_line: dict[str, tuple | None] = {}
 
     @staticmethod
     def _patterns(labs: list[str]) -> tuple[re.Pattern, re.Pattern]:
@@ -129,6 +130,17 @@ class LabelSet:
     def _for(self, line: str) -> tuple[re.Pattern, re.Pattern] | None:
         """The (line, alone) patterns narrowed to the labels that can start this line where the
         lead puts them (same order, so the same match), or None when none can."""
+        # a letter's lines are looked at by several readers: remember the last few thousand
+        try:
+            return self._by_line[line]
+        except KeyError:
+            pass
+        if len(self._by_line) > 4096:
+            self._by_line.clear()
+        hit = self._by_line[line] = self._narrow(line)
+        return hit
+
+    def _narrow(self, line: str) -> tuple[re.Pattern, re.Pattern] | None:
         low = line.lower()
         if len(low) != len(line):
             return self.line, self.alone
@@ -150,6 +162,11 @@ class LabelSet:
         """self.line.match(line), faster."""
         pats = self._for(line)
         return pats[0].match(line) if pats else None
+
+    def match_alone(self, line: str):
+        """self.alone.match(line), faster."""
+        pats = self._for(line)
+        return pats[1].match(line) if pats else None
 
     def is_label_line(self, line: str) -> bool:
         pats = self._for(line)

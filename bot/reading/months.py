@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 from bot.periods import MONTHS, add_months, london, month_start
 
@@ -83,6 +84,16 @@ def _fy_quarter(q: int, fy_start: int) -> tuple[date, date]:
 
 def find(text: str, received: datetime) -> list[MonthSpan]:
     """Every month or run of months named in `text`, left to right, none overlapping."""
+    return list(_find(text, received))
+
+
+@lru_cache(maxsize=256)
+def _find(text: str, received: datetime) -> tuple[MonthSpan, ...]:
+    # cached: a claim's clause is read for months more than once; spans are never changed
+    return tuple(_scan(text, received))
+
+
+def _scan(text: str, received: datetime) -> list[MonthSpan]:
     if not MONTHISH.search(text):
         return []
     here = month_start(london(received).date())

@@ -92,8 +92,19 @@ class ServiceFinder:
                                   re.I)
         self.fuzzy = {w.lower(): code for code, entry in lex.get("services", {}).items()
                       if catalogue.get(code) for w in entry.get("fuzzy", [])}
+        self._seen: dict[str, list[Mention]] = {}
 
     def find(self, text: str) -> list[Mention]:
+        # A claim's clause is searched several times (is it a claim line, which services, where
+        # they are); remember the last few answers. Mentions are never changed by callers.
+        hit = self._seen.get(text)
+        if hit is None:
+            if len(self._seen) > 256:
+                self._seen.clear()
+            hit = self._seen[text] = self._find(text)
+        return list(hit)
+
+    def _find(self, text: str) -> list[Mention]:
         out = [Mention(m.start(), m.end(), m.group(0), self.owner[_norm(m.group(0))])
                for m in self.pattern.finditer(text) if _norm(m.group(0)) in self.owner]
         if self.fuzzy:
@@ -104,8 +115,9 @@ class ServiceFinder:
                     continue
                 word = t.group(0).lower()
                 for target, code in self.fuzzy.items():
+                    # cheap tests first; the ratio only for a near-length word of the same start
                     if word != target and abs(len(word) - len(target)) <= 2 and \
-                            fuzz.ratio(word, target) >= 80 and word[:2] == target[:2]:
+                            word[:2] == target[:2] and fuzz.ratio(word, target) >= 80:
                         out.append(Mention(t.start(), t.end(), t.group(0), code))
                         break
         out.sort(key=lambda m: m.start)
