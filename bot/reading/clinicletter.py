@@ -164,39 +164,25 @@ def _role_hints(lex: Lexicon, role: str) -> tuple[str, ...]:
     return tuple({w.split()[0].lower() for w in lex.words("date_roles", role) if w.split()})
 
 
-_WORD_START = re.compile(r"(?<![\w-])[^\W_]")     # a letter or digit after no letter, digit, _ or -
-
-
-@lru_cache(maxsize=16)
-def _word_starts(lowered: str) -> tuple[dict, dict]:
-    """Where words start in a (lower-case) text, by their first three and first two characters:
-    shared by every phrase list tried on the same text, so it is built once per text."""
-    by3: dict[str, list[int]] = {}
-    by2: dict[str, list[int]] = {}
-    for m in _WORD_START.finditer(lowered):
-        i = m.start()
-        by3.setdefault(lowered[i:i + 3], []).append(i)
-        by2.setdefault(lowered[i:i + 2], []).append(i)
-    return by3, by2
+_STARTS: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
 
 def _starts(lowered: str, hints: tuple[str, ...]) -> list[int]:
-    """The places a phrase can start: where a hint is written at the start of a word (not after a
-    letter, digit, _ or -, which the patterns' look-behind would refuse)."""
-    by3, by2 = _word_starts(lowered)
-    starts = set()
-    for h in hints:
-        if h[:1].isalnum() and len(h) >= 2:
-            for i in (by3 if len(h) >= 3 else by2).get(h[:3], ()):
-                if lowered.startswith(h, i):
-                    starts.add(i)
-            continue
-        i = lowered.find(h)                # a hint of one character, or not starting a word
-        while i >= 0:
-            if not (i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-")):
-                starts.add(i)
-            i = lowered.find(h, i + 1)
-    return sorted(starts)
+    """Where any of the hints is written in the (lower-case) text, in order. Remembered for the
+    last few texts: readers try the same phrase list on the same letter more than once."""
+    key = (lowered, hints)
+    hit = _STARTS.get(key)
+    if hit is None:
+        found = set()
+        for h in hints:
+            i = lowered.find(h)
+            while i >= 0:
+                found.add(i)
+                i = lowered.find(h, i + 1)
+        if len(_STARTS) >= 256:
+            _STARTS.clear()
+        hit = _STARTS[key] = sorted(found)
+    return hit
 
 
 def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, ...]):
@@ -209,6 +195,8 @@ def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, .
     for i in _starts(lowered, hints):
         if i < end:
             continue                      # inside the last match, as finditer would skip it
+        if i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-"):
+            continue                      # inside a word: the pattern's look-behind would refuse it
         m = rx.match(text, i)
         if m:
             yield m
@@ -404,8 +392,13 @@ SECTIONS = ("diagnosis", "plan", "follow_up", "threshold", "deviation", "informa
 LEAD = re.compile(r"^\s*(?:\d+[.)]\s*|[-•*·]\s*)?")     # white space, numbering or a bullet before a heading
 
 
+@lru_cache(maxsize=4)
+def _every_first(heads: tuple) -> tuple[str, ...]:
+    return tuple({f for _, _, firsts in heads for f in firsts})
+
+
 @lru_cache(maxsize=None)
-def _heading_rx(lex: Lexicon) -> list[tuple[str, re.Pattern, tuple[str, ...]]]:
+def _heading_rx(lex: Lexicon) -> tuple[tuple[str, re.Pattern, tuple[str, ...]], ...]:
     """(section, its heading pattern, the first words its headings start with, lower case)."""
     out = []
     for key in SECTIONS:
@@ -414,13 +407,14 @@ def _heading_rx(lex: Lexicon) -> list[tuple[str, re.Pattern, tuple[str, ...]]]:
         out.append((key, re.compile(
             r"^\s*(?:\d+[.)]\s*|[-•*·]\s*)?(" + alt + r")(?:\s*:?\s*$|\s*(?:\([^)\n]{0,160}\))?\s*[:\-–](?:\s+(.*))?$)",
             re.I), tuple({w.split()[0].lower() for w in words if w.split()})))
-    return out
+    return tuple(out)
 
 
 def sections(text: str) -> dict[str, str]:
     """Each known section's text (a heading line, 'Heading: text' inline, to the next heading)."""
     lex = lexicon()
     heads = _heading_rx(lex)
+    every_first = _every_first(heads)
     closing = _closing_rx(lex)
     lines = (text or "").splitlines()
     found: list[tuple[int, str, str]] = []
@@ -428,6 +422,8 @@ def sections(text: str) -> dict[str, str]:
         if len(line.strip()) > 200:
             continue
         start = line[LEAD.match(line).end():].lower()
+        if not start.startswith(every_first):
+            continue                              # no heading starts this way (most lines)
         for key, rx, firsts in heads:
             if not start.startswith(firsts):
                 continue                  # cannot be this section's heading: skip its pattern
@@ -755,10 +751,15 @@ def practices_in(text: str, directory, fuzzy: int = 90) -> list[str]:
     # a name written in full: its words, in order, among the text's words (as normalised)
     words = _name_words(text)
     matched = {i for i, n in enumerate(names) if not n} if not words else set()
-    for k, w in enumerate(words):
-        for i, theirs in by_first.get(w, ()):
-            if words[k:k + len(theirs)] == theirs:
-                matched.add(i)
+    for w in by_first.keys() & set(words):          # the few first words of names the text holds
+        k = words.index(w)
+        while True:
+            for n, by_words in by_first[w]:
+                matched.update(by_words.get(words[k:k + n], ()))
+            try:
+                k = words.index(w, k + 1)
+            except ValueError:
+                break
     by_postcode = _postcodes_of(directory)
     for m in POSTCODE.findall((text or "").upper()) if by_postcode else ():    # no postcodes known: none to find
         matched |= by_postcode.get(m.replace(" ", ""), set())
@@ -772,12 +773,14 @@ def practices_in(text: str, directory, fuzzy: int = 90) -> list[str]:
 
 @lru_cache(maxsize=4)
 def _prepared(directory: tuple) -> tuple[set, list[str], dict[str, list]]:
-    """(codes, normalised names, first word -> [(index, the name's words)])."""
-    by_first: dict[str, list] = {}
+    """(codes, normalised names, first word -> [(a length, {those words: [indexes]})]): many
+    practices may share a first word ('St', 'The Surgery'), so names are looked up whole."""
+    grouped: dict[str, dict[int, dict[tuple, list[int]]]] = {}
     for i, (_, name, _) in enumerate(directory):
         words = _name_words(name)
         if words:
-            by_first.setdefault(words[0], []).append((i, words))
+            grouped.setdefault(words[0], {}).setdefault(len(words), {}).setdefault(words, []).append(i)
+    by_first = {w: sorted(lengths.items()) for w, lengths in grouped.items()}
     return {c for c, _, _ in directory}, [norm_name(n) for _, n, _ in directory], by_first
 
 
