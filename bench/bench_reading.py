@@ -162,10 +162,13 @@ def main():
                     seen[side, k] = outcomes
         print(f"store + process, CPU ms per message (median of {args.rounds} alternating rounds, {args.emails} "
               f"emails per kind after a warm-up one); before = {args.before}, after = this checkout")
-        print(f"  {'kind':<11} {'before':>8} {'after':>8} {'after/before':>13}   outcomes (before | after)")
+        print(f"  {'kind':<11} {'before':>8} {'after':>8} {'after/before':>13}  {'round ratios':>18}   outcomes (before | after)")
         for k in kinds:
             b, a = statistics.median(per["before", k]), statistics.median(per["after", k])
-            print(f"  {k:<11} {b:8.2f} {a:8.2f} {a / b:12.2f}x   {seen['before', k]} | {seen['after', k]}")
+            # each round's own ratio (the two sides ran back to back): the spread shows the noise
+            rr = sorted(y / x for x, y in zip(per["before", k], per["after", k]))
+            print(f"  {k:<11} {b:8.2f} {a:8.2f} {a / b:12.2f}x  {rr[0]:8.2f}–{rr[-1]:.2f}x   "
+                  f"{seen['before', k]} | {seen['after', k]}")
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
         shutil.rmtree(tmp, ignore_errors=True)

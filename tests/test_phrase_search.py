@@ -52,3 +52,22 @@ def test_fast_search_finds_what_the_pattern_finds(text, where):
 def test_each_text_is_judged_on_its_own(texts, where):
     phrases = LEX.rx(*where)
     assert phrases.in_each(texts) == [bool(phrases.rx.search(t)) for t in texts]
+
+
+def _plain_keywords(text):
+    """The date-role words as the plain patterns find them, merged the reader's way."""
+    found = [(m.start(), m.end(), role) for role in cl.ROLE_ORDER
+             for m in LEX.rx("date_roles", role).rx.finditer(text)]
+    found.sort(key=lambda k: (k[0], -(k[1] - k[0])))
+    out, last_end = [], -1
+    for k in found:
+        if k[0] >= last_end:
+            out.append(k)
+            last_end = max(last_end, k[1])
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXT)
+def test_date_role_words_are_found_as_the_patterns_find_them(text):
+    assert cl._keywords(text, LEX) == _plain_keywords(text)

@@ -167,32 +167,53 @@ def _role_hints(lex: Lexicon, role: str) -> tuple[str, ...]:
 _STARTS: dict[tuple[str, tuple[str, ...]], list[int]] = {}
 
 
+@lru_cache(maxsize=64)
+def _automaton(hints: tuple[str, ...]):
+    """All the hints found in one pass over a text (Aho-Corasick, in C): for a long list this
+    beats a str.find per hint several times over; for a short one str.find is quicker."""
+    import ahocorasick
+    a = ahocorasick.Automaton()
+    for h in hints:
+        a.add_word(h, h)
+    a.make_automaton()
+    return a
+
+
+def _places(lowered: str, hints: tuple[str, ...]) -> dict[str, list[int]]:
+    """Where each hint is written in the (lower-case) text."""
+    out: dict[str, list[int]] = {}
+    if len(hints) >= 20:
+        for end, h in _automaton(hints).iter(lowered):
+            out.setdefault(h, []).append(end - len(h) + 1)
+        return out
+    for h in hints:
+        i = lowered.find(h)
+        while i >= 0:
+            out.setdefault(h, []).append(i)
+            i = lowered.find(h, i + 1)
+    return out
+
+
 def _starts(lowered: str, hints: tuple[str, ...]) -> list[int]:
     """Where any of the hints is written in the (lower-case) text, in order. Remembered for the
     last few texts: readers try the same phrase list on the same letter more than once."""
     key = (lowered, hints)
     hit = _STARTS.get(key)
     if hit is None:
-        found = set()
-        for h in hints:
-            i = lowered.find(h)
-            while i >= 0:
-                found.add(i)
-                i = lowered.find(h, i + 1)
         if len(_STARTS) >= 256:
             _STARTS.clear()
-        hit = _STARTS[key] = sorted(found)
+        hit = _STARTS[key] = sorted({i for places in _places(lowered, hints).values() for i in places})
     return hit
 
 
-def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, ...]):
+def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, ...], starts=None):
     """rx.finditer(text), found faster: the pattern (an alternation of many phrases, slow to try
     at every position) is tried only where one of its phrases' first words starts."""
     if lowered is None:
         yield from rx.finditer(text)
         return
     end = -1
-    for i in _starts(lowered, hints):
+    for i in _starts(lowered, hints) if starts is None else starts:
         if i < end:
             continue                      # inside the last match, as finditer would skip it
         if i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-"):
@@ -207,15 +228,26 @@ def _keywords(text: str, lex: Lexicon) -> list[tuple[int, int, str]]:
     return list(_keywords_of(text, lex))
 
 
+ROLE_ORDER = ("dob", "clinic", "letter", "typed", "initiated", "first_dose", "last_dose", "doses", "next_due", "other")
+
+
+@lru_cache(maxsize=None)
+def _all_role_hints(lex: Lexicon) -> tuple[str, ...]:
+    return tuple(sorted({h for role in ROLE_ORDER for h in _role_hints(lex, role)}))
+
+
 @lru_cache(maxsize=16)        # a letter is read for several purposes: find its phrases once
 def _keywords_of(text: str, lex: Lexicon) -> tuple[tuple[int, int, str], ...]:
     found = []
     lowered = text.lower()
     if len(lowered) != len(text):
         lowered = None                    # a character whose lower case is longer: positions differ
-    for role in ("dob", "clinic", "letter", "typed", "initiated", "first_dose", "last_dose", "doses", "next_due",
-                 "other"):
-        for m in _matches(lex.rx("date_roles", role).rx, text, lowered, _role_hints(lex, role)):
+    # the first words of all ten roles' phrases are found in one pass, then shared out
+    places = _places(lowered, _all_role_hints(lex)) if lowered is not None else {}
+    for role in ROLE_ORDER:
+        hints = _role_hints(lex, role)
+        starts = sorted({i for h in hints for i in places.get(h, ())})
+        for m in _matches(lex.rx("date_roles", role).rx, text, lowered, hints, starts):
             found.append((m.start(), m.end(), role))
     # a longer phrase at the same place wins ("date of last" over "last")
     found.sort(key=lambda k: (k[0], -(k[1] - k[0])))

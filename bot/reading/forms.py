@@ -94,7 +94,7 @@ _LEAD_MARK = re.compile(r"[-•*·]\s*|\d{1,2}[.)]\s+|\(?[a-z]\)\s+", re.I)
 _SEP = r"(?:\s*\([^)\n]{0,40}\))?\s*\??\s*(?:[:=|\t]\s*|\s[-–]\s*|[-–]\s+|\s{2,}|\?\s+)"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Found:
     value: str
     line: int          # where in the (normalised) text it was found: for the reader to echo
@@ -116,6 +116,7 @@ class LabelSet:
 
         self._narrowed: dict[frozenset, tuple] = {}
         self._by_line: dict[str, tuple | None] = {}
+        self._found: dict[str, dict[str, list[Found]]] = {}
 
     @staticmethod
     def _patterns(labs: list[str]) -> tuple[re.Pattern, re.Pattern]:
@@ -174,6 +175,15 @@ class LabelSet:
 
     def find(self, text: str) -> dict[str, list[Found]]:
         """Every value written against a label, in order, per field."""
+        # readers ask about one text more than once (where patients start, then their details)
+        hit = self._found.get(text)
+        if hit is None:
+            if len(self._found) >= 32:
+                self._found.clear()
+            hit = self._found[text] = self._find(text)
+        return {k: list(fs) for k, fs in hit.items()}      # Found values are never changed
+
+    def _find(self, text: str) -> dict[str, list[Found]]:
         lines = normalise(text).splitlines()
         out: dict[str, list[Found]] = {}
         i = 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from bot import dates, nhs
 
@@ -73,8 +74,12 @@ def nhs_numbers(text: str) -> list[NhsCandidate]:
     """Every group that may be an NHS number: ten digits (3-3-4, dashed, dotted, plain) that pass
     Modulus 11, or fail it right after an NHS label. Phone numbers (+44, Tel:/Mob:/Fax: on the line)
     are left out. In order of appearance."""
+    return list(_nhs_numbers(text or ""))
+
+
+@lru_cache(maxsize=64)        # a message's text is asked about by several readers
+def _nhs_numbers(text: str) -> tuple[NhsCandidate, ...]:
     out = []
-    text = text or ""
     for m in _GROUPED.finditer(text):
         written = m.group(1)
         digits = re.sub(r"\D", "", written)
@@ -91,7 +96,7 @@ def nhs_numbers(text: str) -> list[NhsCandidate]:
         valid = nhs.is_valid(digits)
         if valid or labelled:
             out.append(NhsCandidate(digits, written, m.start(), m.end(), valid, labelled))
-    return out
+    return tuple(out)
 
 
 def _NHS_CLOSER(text: str, start: int) -> bool:
@@ -177,7 +182,12 @@ class DateCandidate:
 def dates_of_birth(text: str, on: date | None = None) -> list[DateCandidate]:
     """Dates written as a date of birth: after 'DOB', 'D.O.B:', 'date of birth', 'born', 'b.';
     in order of appearance. Two-digit years are read into the past relative to `on`."""
-    text = text or ""
+    # without `on`, a two-digit year is read against this year: part of what is remembered
+    return list(_dates_of_birth(text or "", on, date.today().year if on is None else None))
+
+
+@lru_cache(maxsize=64)
+def _dates_of_birth(text: str, on: date | None, _year: int | None) -> tuple[DateCandidate, ...]:
     out = []
     for lab in DOB_LABEL.finditer(text):
         after = text[lab.end():lab.end() + 40]
@@ -191,7 +201,7 @@ def dates_of_birth(text: str, on: date | None = None) -> list[DateCandidate]:
         if after.find(raw) > 12:
             continue
         out.append(DateCandidate(d, raw, lab.end() + after.find(raw), True))
-    return out
+    return tuple(out)
 
 
 def _first_date_text(s: str) -> str | None:

@@ -91,6 +91,7 @@ class Directory:
                 self.emails[e] = p.ods_code
         self._forms: dict[str, tuple[list[str], list[str]]] = {}
         self._index: dict[tuple, tuple[dict, dict]] = {}
+        self._codes: dict[tuple, frozenset[str]] = {}
 
     @classmethod
     def of(cls, conn) -> "Directory":
@@ -115,6 +116,13 @@ class Directory:
 
     def practices(self, kinds=("practice",)) -> list[Practice]:
         return [p for p in self.orgs.values() if p.kind in kinds]
+
+    def codes(self, kinds=("practice",)) -> frozenset[str]:
+        key = tuple(kinds)
+        hit = self._codes.get(key)
+        if hit is None:
+            hit = self._codes[key] = frozenset(p.ods_code for p in self.practices(kinds))
+        return hit
 
     def offering(self, service: str) -> list[Practice]:
         return [p for p in self.practices() if service in p.services]
@@ -176,6 +184,7 @@ def _build(raw: dict) -> dict:
 
 
 @lru_cache(maxsize=8192)          # the same words recur in every letter
+@lru_cache(maxsize=8192)      # a text's words, one at a time: the same words come again and again
 def _norm(text: str) -> str:
     text = (text or "").lower().replace("&", " and ").replace("’", "'")
     text = re.sub(r"\bst\.?(?=\s)", "st", text)
@@ -218,7 +227,7 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
     written in the text, ticked boxes. Each mention carries its role from the words before it."""
     text = text or ""
     out: list[Mention] = []
-    wanted = {p.ods_code for p in directory.practices(kinds)}
+    wanted = directory.codes(kinds)
     for m in re.finditer(r"\b([A-Z][A-Z0-9]{2,5})\b", text):
         if m.group(1) in wanted and re.search(r"\d", m.group(1)):
             out.append(Mention(m.group(1), "ods", m.group(1), m.start()))
