@@ -215,6 +215,8 @@ def text_references(p: Parsed) -> list[int]:
     """[LES-nnnnnn] references: the subject's first, then any in the quoted text."""
     out: list[int] = []
     for text in (p.subject, p.text[:20000]):
+        if "les-" not in text.lower() and "ſ" not in text:
+            continue        # no reference can be here (the pattern, tried at every place, is slow); ſ is an s to re.I
         for m in REF_RE.finditer(text):
             n = int(m.group(2))
             if n not in out:
