@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import claimparse  # noqa: E402
-from bot.catalogue import load  # noqa: E402
+from handlers.claims import reader as claimparse  # noqa: E402
+from handlers.contract.catalogue import load  # noqa: E402
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RECEIVED = datetime(2026, 11, 5, 9, tzinfo=timezone.utc)

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_referrals import timed  # noqa: E402  (median of repeated runs)
-from bot import config, digest  # noqa: E402
+from bot.settings import config  # noqa: E402
+from handlers.clock import digest
 from store.db import open_db  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)

@@ -100,11 +100,18 @@ def cli(checkout: Path, env: dict, *args) -> str:
 DRIVER = """
 import sys, time
 from pathlib import Path
-from bot import config
-from bot.directory import import_csv
-from bot.intake import store
-from bot.mailparse import received_time
-from bot.pipeline import Pipeline
+try:                                  # this layout (issue 13)
+    from bot.settings import config
+    from store.directory import import_csv
+    from bot.mail.intake import store
+    from bot.mail.parse import received_time
+    from bot.pipeline.pipeline import Pipeline
+except ImportError:                   # the earlier one, for the "before" side
+    from bot import config
+    from bot.directory import import_csv
+    from bot.intake import store
+    from bot.mailparse import received_time
+    from bot.pipeline import Pipeline
 from store.db import open_db
 s = config.load()
 conn = open_db(s.db_path)

@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import activity, nhs  # noqa: E402
+from handlers.returns import activity  # noqa: E402
+from handlers.contract import nhs
 from store.db import open_db  # noqa: E402
 
 CLI = [sys.executable, "-m", "bot.cli"]

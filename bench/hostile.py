@@ -200,11 +200,11 @@ def generate(n: int, seed: int = 1, mutations=MUTATIONS):
 
 def soak(n: int, seed: int, home: Path, mutations=MUTATIONS, report=print) -> dict:
     sys.path.insert(0, str(ROOT))
-    from bot import config
-    from bot.directory import import_csv
-    from bot.intake import store
-    from bot.mailparse import received_time
-    from bot.pipeline import Pipeline
+    from bot.settings import config
+    from store.directory import import_csv
+    from bot.mail.intake import store
+    from bot.mail.parse import received_time
+    from bot.pipeline.pipeline import Pipeline
     from store.db import open_db
     settings = config.load(home=home, inbox=INBOX, limits={"replies_per_sender_per_day": 1_000_000})
     conn = open_db(settings.db_path)

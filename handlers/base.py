@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from bot.attachments import Vetting
-from bot.directory import Org
-from bot.mailparse import Parsed
+from bot.mail.attachments import Vetting
+from store.directory import Org
+from bot.mail.parse import Parsed
 
 OUTCOMES = ("accepted", "partially_accepted", "rejected", "quarantined", "ignored",
             "duplicate", "failed")

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import config
-from bot.intake import store
-from bot.mailparse import received_time
-from bot.pipeline import Pipeline
+from bot.settings import config
+from bot.mail.intake import store
+from bot.mail.parse import received_time
+from bot.pipeline.pipeline import Pipeline
 from store.db import open_db
 
 DATA = Path(__file__).parent / "data"
@@ -85,7 +85,7 @@ class Lesbot:
         self.home = home
         self.settings = config.load(**{"home": home, "inbox": INBOX, **overrides})
         self.conn = open_db(self.settings.db_path)
-        from bot.directory import import_csv
+        from store.directory import import_csv
         import_csv(self.conn, (DATA / "directory.csv").read_text())
         self.pipeline = Pipeline(self.settings, self.conn)
 

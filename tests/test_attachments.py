@@ -11,9 +11,9 @@ import zipfile
 
 import pytest
 
-from bot.attachments import Vetter, pdf_text, text_of
-from bot.config import Limits
-from bot.mailparse import Attachment, parse
+from bot.mail.attachments import Vetter, pdf_text, text_of
+from bot.settings.config import Limits
+from bot.mail.parse import Attachment, parse
 from conftest import DATA, Lesbot, make_msg
 
 

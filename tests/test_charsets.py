@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.mailparse import parse, received_time
+from bot.mail.parse import parse, received_time
 from conftest import DATA
 
 

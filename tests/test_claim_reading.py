@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import claimparse as cp
-from bot.catalogue import load
-from bot.directory import import_csv
-from bot.reading import months, services
+from handlers.claims import reader as cp
+from handlers.contract.catalogue import load
+from store.directory import import_csv
+from handlers.contract.reading import months, services
 from conftest import Lesbot, at, make_msg, text_of
 
 STYLES = Path(__file__).parent / "data" / "claims-styles"

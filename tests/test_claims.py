@@ -369,7 +369,7 @@ pounds = "21.50"
 
 
 def test_bad_catalogue_is_a_settings_error(home, tmp_path):
-    from bot import config
+    from bot.settings import config
     cat = tmp_path / "bad.toml"
     cat.write_text('[[service]]\ncode = "x"\nname = "X"\nunit = "u"\nwords = ["x"]\n')
     with pytest.raises(config.ConfigError, match="tariff"):

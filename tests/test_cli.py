@@ -11,7 +11,7 @@ from conftest import DATA, make_msg, outbox_files, run_cli
 
 def _all_commands(group=None, path=()):
     """Every group and command of `lesbot`, found by walking the click group (new ones included)."""
-    from bot.cli import main
+    from bot.cli.main import main
     group = group or main
     yield list(path)
     for name, cmd in sorted(group.commands.items()):
@@ -25,7 +25,7 @@ def _all_commands(group=None, path=()):
 def test_every_command_explains_itself(home, args):
     import logging
     from click.testing import CliRunner
-    from bot.cli import main
+    from bot.cli.main import main
     root = logging.getLogger()
     saved = root.handlers[:]          # `lesbot` points logging at CliRunner's stream, gone after
     try:

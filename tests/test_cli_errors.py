@@ -24,7 +24,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.main import main
 from conftest import DATA, INBOX, LESBOT, Lesbot, cli_env, make_msg, run_cli
 
 ROOT = Path(__file__).parent.parent

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from bot import dates
+from handlers.contract import dates
 
 
 @pytest.mark.parametrize("text, want", [

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import chart
-from bot.periods import LONDON, add_months, month_start
+from handlers.clock import chart
+from handlers.contract.periods import LONDON, add_months, month_start
 from conftest import Lesbot, at, make_msg, run_cli
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
@@ -152,7 +152,7 @@ def test_the_daily_digest_renders_with_needs_a_human(year_of_claims, tmp_path):
 def test_the_legend_sits_clear_of_the_bars_and_the_axis_is_in_pounds(year_of_claims):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from bot import config
+    from bot.settings import config
     from conftest import INBOX
     from store.db import open_db
     settings = config.load(home=year_of_claims, inbox=INBOX)

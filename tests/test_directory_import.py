@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.main import main
 from conftest import DATA, INBOX
 
 HEAD = ["ods_code", "name", "kind", "emails", "services"]

@@ -24,7 +24,7 @@ def test_every_kind_of_hostile_mail_ends_in_a_named_state(tmp_path):
 
 def test_each_mutation_makes_what_it_says(tmp_path):
     import random
-    from bot.mailparse import parse
+    from bot.mail.parse import parse
     rnd = random.Random(3)
     assert b"\xe2\x80\x93" in hostile.utf8_headers(rnd)                # raw UTF-8 in a header
     assert parse(hostile.nested(rnd)).defects or True

@@ -6,8 +6,8 @@ import json
 
 from conftest import DATA, make_msg, run_cli
 
-from bot.mailparse import normalise_message_id, parse
-from bot.replies import build
+from bot.mail.parse import normalise_message_id, parse
+from bot.mail.compose import build
 
 
 def nested(depth: int) -> bytes:
@@ -125,7 +125,7 @@ def test_no_patient_details_reach_the_log_from_damaged_attachments(home, tmp_pat
 
 def test_the_log_filter_masks_numbers_and_dates_in_messages_and_tracebacks():
     import logging
-    from bot.logs import Scrub
+    from bot.settings.logs import Scrub
     try:
         int("999 035 6793")
     except ValueError:
@@ -140,8 +140,8 @@ def test_the_log_filter_masks_numbers_and_dates_in_messages_and_tracebacks():
 def test_a_spool_file_made_anew_never_matches_messages_moved_from_the_old_one(home):
     """Issue 11, item 10: spool.db deleted while lesbot.db is kept; its ids restart at 1."""
     from conftest import INBOX
-    from bot import config
-    from bot.intake import SPOOL_INSERT, _values, move_spooled, open_spool, spool_path
+    from bot.settings import config
+    from bot.mail.intake import SPOOL_INSERT, _values, move_spooled, open_spool, spool_path
     from store.db import open_db
     s = config.load(home=home, inbox=INBOX)
     conn = open_db(s.db_path)

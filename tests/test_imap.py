@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from bot import config
-from bot.imap_listener import ImapListener
-from bot.intake import IntakeWriter, move_spooled, open_spool, spool_path
+from bot.settings import config
+from bot.doors.imap import ImapListener
+from bot.mail.intake import IntakeWriter, move_spooled, open_spool, spool_path
 from conftest import Dovecot, make_msg, outbox_files, run_cli, wait_for, DATA, ServeProcess, free_port
 from store.db import connect, open_db
 

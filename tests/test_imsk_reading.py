@@ -10,11 +10,11 @@ from pathlib import Path
 import docx
 import pytest
 
-from bot import imskparse
-from bot.directory import import_csv
-from bot.reading import forms
+from handlers.imsk import reader as imskparse
+from store.directory import import_csv
+from handlers.contract.reading import forms
 from conftest import Lesbot, at, text_of
-from handlers import training
+from handlers.training import handler as training
 
 STYLES = Path(__file__).parent / "data" / "imsk-styles"
 ON = date(2026, 11, 2)

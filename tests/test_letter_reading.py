@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import transferparse as tp
-from bot.reading import clinicletter as cl
+from handlers.transfers import reader as tp
+from handlers.contract.reading import clinicletter as cl
 from conftest import Lesbot, at, make_msg, text_of
 
 STYLES = Path(__file__).parent / "data" / "letter-styles"

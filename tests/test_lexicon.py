@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import tomllib
 
-from bot.catalogue import load as load_catalogue
-from bot.reading import lexicon
+from handlers.contract.catalogue import load as load_catalogue
+from handlers.contract.reading import lexicon
 
 
 def test_every_lexicon_file_loads_and_claims_name_known_services():

@@ -8,9 +8,10 @@ import re
 import types
 from datetime import datetime, timedelta, timezone
 
-from bot import digest, held
+from handlers.clock import digest
+from handlers.clock import held
 from conftest import Lesbot, at, make_msg, run_cli, text_of
-from handlers import enquiry
+from handlers.enquiry import handler as enquiry
 from test_states import _bounce_for
 
 TEAM = "contract.team@nhs.net"
@@ -103,7 +104,7 @@ def test_a_question_is_listed_by_reference_practice_time_and_topic_never_its_wor
         assert "Meresfield Medical Centre (Z98101)" in row and "question about claiming" in row
         received = b.row(r["id"])["received_at"]
         shown = datetime.fromisoformat(received).astimezone(timezone.utc)
-        from bot.periods import LONDON
+        from handlers.contract.periods import LONDON
         assert shown.astimezone(LONDON).strftime("%d/%m/%Y %H:%M") in row
         assert "Kettlebrook Health Centre (Z98103)" in text and "email about payment" in text
         assert "Fallowcombe Surgery (Z98105)" in text and "email lesbot could not place" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from bot import digest
+from handlers.clock import digest
 from conftest import Lesbot, at, make_msg, run_cli
 
 PRIYA = "priya.raghunathan3@nhs.net"          # Meresfield, Z98101

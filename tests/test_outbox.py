@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from aiosmtpd.controller import Controller
 
-from bot.mailer import Mailer
+from bot.processes.mailer import Mailer
 from conftest import Lesbot, free_port, make_msg, outbox_files
 
 

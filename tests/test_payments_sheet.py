@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from bot.catalogue import load
+from handlers.contract.catalogue import load
 from conftest import DATA, at, make_msg, run_cli
 
 LONDON = ZoneInfo("Europe/London")
@@ -154,7 +154,7 @@ def test_names_that_look_like_formulas_stay_text(runs, home, tmp_path):
 
 def test_a_service_name_sumifs_would_misread_is_summed_here(runs, tmp_path):
     """SUMIFS reads * and ? in its criterion as wildcards: such a name gets its figure, not a formula."""
-    from bot.payments import export_xlsx
+    from handlers.claims.payments import export_xlsx
     mine = tmp_path / "les.toml"
     mine.write_text('[[service]]\ncode = "denosumab"\nname = "Denosumab* injections?"\nunit = "injection"\n'
                     'words = ["denosumab"]\n[[service.tariff]]\nfrom = 2020-04-01\npounds = "20.00"\n')
@@ -169,7 +169,7 @@ def test_a_service_name_sumifs_would_misread_is_summed_here(runs, tmp_path):
 
 
 def test_safe_cell_neutralises_every_formula_start():
-    from bot.payments import safe_cell
+    from handlers.claims.payments import safe_cell
     for lead in ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
         assert safe_cell(lead + "cmd|' /C calc'!A0") == "'" + lead + "cmd|' /C calc'!A0"
     assert safe_cell("Meresfield Medical Centre") == "Meresfield Medical Centre"
@@ -179,7 +179,7 @@ def test_safe_cell_neutralises_every_formula_start():
 def test_cached_values_are_what_the_formulas_compute():
     """A formula the evaluator cannot read is refused, never given a made-up value."""
     from openpyxl import Workbook
-    from bot import sheets
+    from handlers.claims import sheets
     wb = Workbook()
     a = wb.active
     a.title = "Run A"

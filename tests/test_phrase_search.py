@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.reading import clinicletter as cl
+from handlers.contract.reading import clinicletter as cl
 
 LEX = cl.lexicon()
 LISTS = [(section, key) for section, entries in LEX.raw.items() if isinstance(entries, dict)

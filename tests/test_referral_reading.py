@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.reading import negation, patient, practices
-from bot.referralparse import extract, read_outcome, read_outcomes
+from handlers.contract.reading import negation, patient, practices
+from handlers.referrals.reader import extract, read_outcome, read_outcomes
 from conftest import DATA, at, text_of
 
 STYLES = Path(__file__).parent / "data" / "referral-styles"
@@ -99,7 +99,7 @@ def test_headers_through_the_directory():
 
 # -- referrals in several styles ---------------------------------------------------------------------------
 def _body(name: str) -> tuple[str, str]:
-    from bot.mailparse import parse
+    from bot.mail.parse import parse
     p = parse((STYLES / name).read_bytes())
     return p.text, p.subject
 

@@ -1,9 +1,9 @@
 """Groundwork for referrals: NHS numbers and reading referral fields (no handler yet)."""
 from datetime import date
 
-from bot import nhs
-from bot.mailparse import parse
-from bot.referralparse import extract
+from handlers.contract import nhs
+from bot.mail.parse import parse
+from handlers.referrals.reader import extract
 from conftest import DATA
 
 

@@ -172,7 +172,7 @@ def test_dates_are_read_day_first_in_every_usual_spelling(bot, dob):
     r = bot.ingest(referral(form(dob=dob)), received_at=at(2026, 10, 5, 9, 0))
     assert r["outcome"] == "accepted"
     patient = json.loads(bot.conn.execute("SELECT patient FROM referrals").fetchone()[0])
-    from bot import dates
+    from handlers.contract import dates
     assert dates.parse(patient["dob"]).isoformat() == "1960-10-03"
 
 

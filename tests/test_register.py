@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from bot.intake import store
+from bot.mail.intake import store
 from conftest import DATA, Lesbot, at, make_msg, run_cli, sample_07_seen_without_injection, text_of
 
 AGH = "agh.metabolicbone@nhs.net"                 # hospital Z98801

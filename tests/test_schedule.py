@@ -9,8 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot import digest, outbox, reminders, scheduler, workdays
-from bot.periods import LONDON
+from handlers.clock import digest
+from bot.mail import outbox
+from handlers.clock import reminders
+from bot.processes import scheduler
+from handlers.contract import workdays
+from handlers.contract.periods import LONDON
 from conftest import Lesbot, at, make_msg, run_cli, sample_07_seen_without_injection, text_of
 from test_states import _bounce_for
 
@@ -329,7 +333,7 @@ def test_serve_runs_the_scheduler_and_the_worker_delivers_what_it_queued(serve, 
 
 
 def test_a_digest_the_relay_will_not_take_stays_in_the_outbox_and_is_retried(home):
-    from bot.mailer import Mailer
+    from bot.processes.mailer import Mailer
     from conftest import free_port
     b = Lesbot(home, contract_team=TEAM, relay={"host": "127.0.0.1", "port": free_port(), "security": "none"})
     try:

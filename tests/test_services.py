@@ -9,8 +9,9 @@ from datetime import date
 import docx
 import pytest
 
-from bot import digest, reminders
-from bot.directory import import_csv
+from handlers.clock import digest
+from handlers.clock import reminders
+from store.directory import import_csv
 from conftest import DATA, Lesbot, at, make_msg, outbox_files, run_cli, text_of, wait_for
 
 LES, IMSK, TRAINING = "ashmeres.les@nhs.net", "imsk.spa@nhs.net", "training.les@nhs.net"
@@ -342,7 +343,7 @@ def test_a_declined_application_is_passed_on_with_the_reasons(sbot):
 
 
 def test_financial_years_run_april_to_march():
-    from handlers.training import financial_year_end
+    from handlers.training.handler import financial_year_end
     assert financial_year_end(date(2027, 3, 31), 2) == date(2029, 3, 31)
     assert financial_year_end(date(2027, 4, 1), 2) == date(2030, 3, 31)
     assert DATA.exists()

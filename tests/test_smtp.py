@@ -89,7 +89,7 @@ def test_restart_processes_what_was_stored(serve, home):
     srv = serve()
     srv.kill9()
     # write straight into the store as if the 250 had been given just before a crash
-    from bot.intake import store
+    from bot.mail.intake import store
     db = connect(home / "lesbot.db")
     store(db, make_msg().as_bytes(), "smtp")
     serve()

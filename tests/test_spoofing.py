@@ -69,5 +69,5 @@ def test_a_folded_quoted_display_name_keeps_its_address(bot):
            b'Date: Mon, 5 Oct 2026 09:00:00 +0000\r\n\r\nWhen is the next payment run?\r\n')
     r = bot.ingest(raw)
     assert bot.row(r["id"])["from_addr"] == "agh.metabolicbone@nhs.net" and r["kind"] != "unknown_sender"
-    from bot.mailparse import parse
+    from bot.mail.parse import parse
     assert parse(raw).addresses("cc") == ["highmere.practice@nhs.net"]

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import DATA, Lesbot, make_msg
 from handlers.base import Decision
-from handlers import enquiry
+from handlers.enquiry import handler as enquiry
 
 
 def test_known_sender_gets_help_reply_and_record(bot):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from conftest import DATA, at, make_msg, text_of
 
-from bot.mailparse import latest_reply
-from bot.reading.courtesy import is_courtesy
+from bot.mail.parse import latest_reply
+from handlers.contract.reading.courtesy import is_courtesy
 
 HERE = DATA / "threading"
 PRIYA = "priya.raghunathan3@nhs.net"          # Meresfield MC, Z98101

@@ -1,0 +1,242 @@
+"""Deliver the outbox: to the SMTP relay when one is set, else to the Maildir outbox.
+
+A reply is marked sent only after delivery. Maildir names are fixed by the
+outbox row, so a crash between writing the file and marking the row cannot
+produce a second copy: the file is found and the row is simply marked.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import re
+import smtplib
+import ssl
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from bot.mail.oauth import token_from_command, xoauth2_string
+from store.db import audit, utcnow
+
+log = logging.getLogger("lesbot.mailer")
+
+
+class Maildir:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for sub in ("tmp", "new", "cur"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def name_for(self, outbox_id: int, msgid: str) -> str:
+        return f"lesbot-{outbox_id:010d}.{hashlib.sha1(msgid.encode()).hexdigest()[:12]}"
+
+    def exists(self, name: str) -> bool:
+        if (self.root / "new" / name).exists():
+            return True
+        return any(p.name.split(":")[0] == name for p in (self.root / "cur").glob(name + "*"))
+
+    def deliver(self, name: str, data: bytes) -> None:
+        if self.exists(name):
+            return
+        tmp = self.root / "tmp" / name
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, self.root / "new" / name)
+        fd = os.open(self.root / "new", os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class DeliveryUnknown(Exception):
+    """The relay had the whole message but its answer was lost: it may have been delivered.
+    Sending it again could give the practice a second copy, so a person decides."""
+
+
+class Relay:
+    # RFC 5321 4.5.3.2.6: a client should wait 10 minutes for the reply to the end of data.
+    DATA_REPLY_SECONDS = 600
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def deliver(self, envelope_from: str, to: str, data: bytes) -> None:
+        c = self.cfg
+        ctx = ssl.create_default_context()
+        cls = smtplib.SMTP_SSL if c.security == "ssl" else smtplib.SMTP
+        kw = {"context": ctx} if c.security == "ssl" else {}
+        with cls(c.host, c.port, timeout=c.timeout_seconds, **kw) as s:
+            s.ehlo()
+            if c.security == "starttls":
+                s.starttls(context=ctx)
+                s.ehlo()
+            if c.oauth2_token_command:
+                token = token_from_command(c.oauth2_token_command)
+                blob = base64.b64encode(xoauth2_string(c.user, token).encode()).decode()
+                code, resp = s.docmd("AUTH", "XOAUTH2 " + blob)
+                if code == 334:      # the server's error details; answer empty to get the verdict
+                    code, resp = s.docmd("")
+                if code != 235:
+                    raise smtplib.SMTPAuthenticationError(code, resp)
+            elif c.user:
+                s.login(c.user, c.password)
+            self._transaction(s, envelope_from, to, data)
+
+    def _transaction(self, s: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> None:
+        code, resp = s.mail(envelope_from)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, resp, envelope_from)
+        code, resp = s.rcpt(to)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: (code, resp)})
+        code, resp = s.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, resp)
+        body = re.sub(rb"(?m)^\.", b"..", re.sub(rb"\r?\n", b"\r\n", data))
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        s.send(body + b".\r\n")
+        # From here the relay holds the whole message: a lost answer is not a refusal.
+        try:
+            if s.sock is not None:
+                s.sock.settimeout(max(self.DATA_REPLY_SECONDS, self.cfg.timeout_seconds))
+            code, resp = s.getreply()
+        except (OSError, smtplib.SMTPServerDisconnected) as e:
+            raise DeliveryUnknown(f"no answer after the data was sent: {type(e).__name__}: {e}") from e
+        if code != 250:
+            raise smtplib.SMTPDataError(code, resp)
+
+
+def permanent(e: Exception) -> bool:
+    """A 5xx answer will not change on a retry (RFC 5321 4.2.1)."""
+    code = getattr(e, "smtp_code", None)
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        code = next(iter(e.recipients.values()))[0]
+    return isinstance(code, int) and 500 <= code < 600
+
+
+class Mailer:
+    def __init__(self, settings, conn):
+        self.settings = settings
+        self.conn = conn
+        self.maildir = Maildir(settings.outbox_dir)
+        self.relay = Relay(settings.relay) if settings.relay.host else None
+
+    def _write(self, fn):
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn()
+            self.conn.execute("COMMIT")
+            return out
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def deliver_due(self, now: datetime | None = None, limit: int = 200) -> dict:
+        """Deliver what is due, up to `limit` rows, oldest first.
+
+        Maildir: a batch is claimed and marked together (a file's name is fixed by its row, so
+        a crash in between can only find the file already there). Relay: one row at a time is
+        claimed, handed over and marked sent in its own commit, so after a crash at most one
+        row is in doubt, and that one is never resent blindly (state 'unknown')."""
+        now_s = (now or datetime.now(timezone.utc)).isoformat()
+        rows = self.conn.execute(
+            "SELECT id, to_addr, envelope_from, msgid, raw, attempts FROM outbox "
+            "WHERE state='queued' AND next_attempt_at<=? ORDER BY id LIMIT ?", (now_s, limit)).fetchall()
+        if not rows:
+            return {"sent": 0, "failed": 0}
+        if self.relay:
+            return self._deliver_relay(rows)
+        # Claiming commits (synchronous=FULL), which also makes durable every earlier commit
+        # in the WAL, so no reply goes out whose record could vanish.
+        rows = self._write(lambda: [r for r in rows if self.conn.execute(
+            "UPDATE outbox SET state='sending' WHERE id=? AND state='queued'", (r["id"],)).rowcount])
+        sent, failed = [], []
+        for r in rows:
+            try:
+                self.maildir.deliver(self.maildir.name_for(r["id"], r["msgid"]), r["raw"])
+                sent.append(r["id"])
+            except Exception as e:
+                log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
+                failed.append((r, e))
+
+        def mark():
+            for oid in sent:
+                self._mark_sent(oid)
+            for r, e in failed:
+                self._mark_failed(r, e)
+        self._write(mark)
+        return {"sent": len(sent), "failed": len(failed)}
+
+    def _deliver_relay(self, rows) -> dict:
+        sent = failed = 0
+        for r in rows:
+            if not self._write(lambda: self.conn.execute(
+                    "UPDATE outbox SET state='sending' WHERE id=? AND state='queued'", (r["id"],)).rowcount):
+                continue
+            try:
+                self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
+            except DeliveryUnknown as e:
+                log.warning("outbox %s: %s", r["id"], e)
+                self._write(lambda e=e: self._mark_unknown(r["id"], str(e)))
+                failed += 1
+                continue
+            except Exception as e:
+                log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
+                self._write(lambda e=e: self._mark_failed(r, e))
+                failed += 1
+                continue
+            self._write(lambda: self._mark_sent(r["id"]))
+            sent += 1
+        return {"sent": sent, "failed": failed}
+
+    def _mark_sent(self, oid: int) -> None:
+        self.conn.execute("UPDATE outbox SET state='sent', sent_at=?, attempts=attempts+1 WHERE id=?",
+                          (utcnow(), oid))
+        audit(self.conn, "outbox", oid, "sent", "mailer", "relay" if self.relay else "maildir")
+
+    def _mark_unknown(self, oid: int, why: str) -> None:
+        self.conn.execute("UPDATE outbox SET state='unknown', attempts=attempts+1, last_error=? WHERE id=?",
+                          (why, oid))
+        audit(self.conn, "outbox", oid, "unknown", "mailer", why)
+
+    def _mark_failed(self, r, e: Exception) -> None:
+        lim = self.settings.limits
+        err = f"{type(e).__name__}: {e}"
+        attempts = r["attempts"] + 1
+        if attempts >= lim.retry_max_attempts or permanent(e):
+            self.conn.execute("UPDATE outbox SET state='failed', attempts=?, last_error=? WHERE id=?",
+                              (attempts, err, r["id"]))
+            audit(self.conn, "outbox", r["id"], "failed", "mailer", err)
+        else:
+            delay = min(lim.retry_base_seconds * 2 ** (attempts - 1), 6 * 3600)
+            nxt = datetime.now(timezone.utc) + timedelta(seconds=delay)
+            self.conn.execute("UPDATE outbox SET state='queued', attempts=?, last_error=?, next_attempt_at=? "
+                              "WHERE id=?", (attempts, err, nxt.isoformat(), r["id"]))
+
+    def recover(self):
+        """Rows left 'sending' by a crash. Maildir: back to the queue (the file's name makes that
+        safe). Relay: the one row being handed over may have been delivered: 'unknown', for a
+        person (`lesbot outbox list --state unknown`, then `outbox resend ID` if it never came)."""
+        if self.relay is None:
+            self.conn.execute("UPDATE outbox SET state='queued' WHERE state='sending'")
+            return
+        self._write(lambda: [self._mark_unknown(r[0], "lesbot stopped while handing it to the relay")
+                             for r in self.conn.execute("SELECT id FROM outbox WHERE state='sending'").fetchall()])
+
+    def run(self, stop: threading.Event, wake: threading.Event, idle_seconds: float = 5.0):
+        self.recover()
+        while not stop.is_set():
+            try:
+                result = self.deliver_due()
+            except Exception:
+                log.exception("mailer pass failed")
+                result = {"sent": 0}
+            if result["sent"] == 0:
+                wake.wait(idle_seconds)
+                wake.clear()

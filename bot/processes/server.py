@@ -1,0 +1,136 @@
+"""`lesbot serve`: the listeners in this process, the worker in a child process."""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import signal
+import subprocess
+import sys
+import threading
+
+from bot.doors import smtp as smtp_listener
+from bot.mail.intake import IntakeWriter, spool_path
+from store.db import open_db
+
+log = logging.getLogger("lesbot.serve")
+
+
+class ServeError(Exception):
+    """Why lesbot cannot start, in one line for the operator."""
+
+
+def listen_problem(e: OSError, host: str, port: int) -> str:
+    if isinstance(e, socket.gaierror):
+        return f"cannot listen on {host}: no such host or address"
+    if e.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is in use (is lesbot already running?): "
+                f"stop it or choose another port with --smtp-port or smtp_port")
+    if e.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host} (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: it is not an address of this machine"
+    return f"cannot listen on {host} port {port}: {e.strerror or e}"
+
+
+class Server:
+    def __init__(self, settings):
+        self.settings = settings
+        try:
+            open_db(settings.db_path).close()
+        except Exception as e:       # an unwritable home, a file that is not a database, a newer schema
+            raise ServeError(f"cannot open the database {settings.db_path}: {e}") from None
+        self.worker: subprocess.Popen | None = None
+        self._wake_w: int | None = None
+        self.intake = IntakeWriter(spool_path(settings), on_stored=self.wake_worker)
+        self.imap = None
+        self.schedule = None
+        self.threads: list[threading.Thread] = []
+
+    def wake_worker(self):
+        if self._wake_w is not None:
+            try:
+                os.write(self._wake_w, b"!")
+            except (BlockingIOError, BrokenPipeError, OSError):
+                pass    # pipe full: the worker is awake anyway
+
+    def start_worker(self):
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        from bot.processes.worker import die_with_parent
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--nice", "10"],
+            pass_fds=(r,), preexec_fn=die_with_parent, env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
+        os.close(r)
+        self._wake_w = w
+
+    def start(self):
+        self.intake.start()
+        self.start_worker()
+        if self.settings.imap.enabled:
+            from bot.doors.imap import ImapListener
+            self.imap = ImapListener(self.settings, self.intake)
+            t = threading.Thread(target=self.imap.run, name="lesbot-imap", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    async def serve(self, host: str, port: int):
+        loop = asyncio.get_running_loop()
+        try:
+            srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port)
+        except OSError as e:         # nothing is started yet: just say why
+            raise ServeError(listen_problem(e, host, port)) from None
+        from bot.settings.config import summary, version
+        log.info("lesbot %s starting: %s", version(), summary(self.settings, smtp_host=host, smtp_port=port))
+        self.start()
+        if self.settings.scheduler.enabled:
+            from bot.processes.scheduler import Schedule
+            self.schedule = Schedule(self.settings, wake=self.wake_worker)
+            self.schedule.start()
+        log.info("listening for SMTP on %s:%s for %s", host, port, ", ".join(self.settings.inboxes))
+        done = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        watch = asyncio.create_task(self._watch_worker(done))
+        await done.wait()
+        watch.cancel()
+        log.info("stopping")
+        srv.close()
+        await srv.wait_closed()
+        self.shutdown()
+
+    async def _watch_worker(self, done: asyncio.Event):
+        """A worker that ended (after an overrun, or any crash) is started again; what it had
+        not committed is simply done again."""
+        while not done.is_set():
+            await asyncio.sleep(0.5)
+            if self.worker and self.worker.poll() is not None and not done.is_set():
+                log.warning("worker ended (status %s): starting a new one", self.worker.returncode)
+                if self._wake_w is not None:
+                    os.close(self._wake_w)
+                    self._wake_w = None
+                self.start_worker()
+                self.wake_worker()
+
+    def shutdown(self):
+        if self.schedule:
+            self.schedule.shutdown()
+        self.intake.stop()
+        if self.imap:
+            self.imap.stop()
+        for t in self.threads:
+            t.join(timeout=15)
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(20)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+        if self._wake_w is not None:
+            os.close(self._wake_w)
+
+
+def run(settings, host: str, port: int):
+    asyncio.run(Server(settings).serve(host, port))

@@ -1,0 +1,120 @@
+"""The worker: processes stored messages in arrival order and delivers the outbox.
+
+`lesbot serve` runs it as a child process at a lower CPU priority, so that
+accepting mail (the 250) always comes first and processing uses what is left,
+including the second core. It dies with its parent (PR_SET_PDEATHSIG), and
+anything it had not committed is simply done again at the next start.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from bot.mail.intake import move_spooled, open_spool, spool_path
+from bot.processes.mailer import Mailer
+from bot.pipeline.pipeline import Pipeline
+from store.db import connect
+
+log = logging.getLogger("lesbot.worker")
+OVERRAN = 75          # exit status: ended on purpose after an overrun; start a fresh worker
+
+
+class Processor:
+    def __init__(self, settings, on_reply=None):
+        self.settings = settings
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.on_reply = on_reply
+
+    def run(self):
+        conn = connect(self.settings.db_path)
+        # The message itself was stored with synchronous=FULL; a lost result after a
+        # power cut means it is processed again, and the mailer syncs before sending.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        pipeline = Pipeline(self.settings, conn, on_reply=self.on_reply)
+        spool = open_spool(spool_path(self.settings))
+        while not self.stop.is_set():
+            self.wake.clear()
+            try:
+                moved = move_spooled(spool, conn)
+                if not moved:
+                    # Quiet moment: fold the spool's WAL back (the intake never does).
+                    spool.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                results = pipeline.process_pending()
+                for r in results:
+                    log_result(r)
+                done = results or moved
+            except Exception:
+                log.exception("processing pass failed")
+                done = []
+            if pipeline.overran:
+                # A decision overran and its thread is still burning a CPU. It is recorded as
+                # failed; end this process so the work stops for real (`serve` starts a new one).
+                log.warning("a decision overran its time limit: restarting the worker")
+                os._exit(OVERRAN)
+            if not done:
+                self.wake.wait(5.0)
+        pipeline.close()
+
+
+def log_result(r: dict) -> None:
+    """One line per processed message: id, kind, outcome, reference, and where a reply went by
+    domain only. Never a subject or an address's local part: either can name a patient."""
+    reply = r.get("reply") or {}
+    to = (reply.get("to") or "").rpartition("@")[2]
+    log.info("message %s: kind=%s outcome=%s reference=%s reply=%s problems=%d", r.get("id"), r.get("kind") or "-",
+             r.get("outcome"), r.get("reference") or "-", f"@{to}" if to else "none",
+             len(r.get("errors") or ()))
+
+
+def die_with_parent():
+    """Ask Linux to SIGKILL us when the parent dies (kill -9 included)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+def run(settings, wake_fd: int | None = None, nice: int = 0):
+    """Run until SIGTERM, or until the wake pipe closes (the parent has gone)."""
+    if nice:
+        os.nice(nice)
+    stop = threading.Event()
+    mail_wake = threading.Event()
+    processor = Processor(settings, on_reply=mail_wake.set)
+    mailer = Mailer(settings, connect(settings.db_path))
+    threads = [threading.Thread(target=processor.run, name="lesbot-processor", daemon=True),
+               threading.Thread(target=mailer.run, args=(stop, mail_wake), name="lesbot-mailer", daemon=True)]
+    for t in threads:
+        t.start()
+
+    def finish(*_):
+        stop.set()
+        processor.stop.set()
+        processor.wake.set()
+        mail_wake.set()
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    if wake_fd is not None:
+        def listen():
+            while True:
+                try:
+                    data = os.read(wake_fd, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    finish()
+                    return
+                processor.wake.set()
+        threading.Thread(target=listen, name="lesbot-wake", daemon=True).start()
+    while not stop.is_set():
+        stop.wait(1.0)
+    for t in threads:
+        t.join(timeout=15)
+    sys.exit(0)
