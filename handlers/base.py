@@ -28,7 +28,9 @@ class Context:
     org: Org | None
     received_at: datetime     # UTC
     case_id: int | None       # the case this message answers, if any
-    extracted: Any = None     # a handler may keep what match() read, for handle()
+    # texts read from the message (body with attachments; reading a PDF is slow), so each is read
+    # once however many handlers ask: key -> text
+    texts: dict[tuple, str] = field(default_factory=dict)
     service: str = "les"      # the inbox's service (routes): les, imsk or training
     # what a person confirmed or corrected when releasing it from quarantine, e.g.
     # {"practice": "K96101"}: a handler takes these over its own reading

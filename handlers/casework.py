@@ -13,10 +13,10 @@ log = logging.getLogger("lesbot.casework")
 def letter_text(ctx, whole: bool = True) -> str:
     """The body (with any forwarded chain when whole) and the text of PDF/DOCX attachments.
     Kept on the context: several handlers ask, and reading a PDF is slow."""
-    cache = ctx.__dict__.setdefault("_letter_text", {})
-    if whole not in cache:
-        cache[whole] = _letter_text(ctx, whole)
-    return cache[whole]
+    key = ("letter", whole)
+    if key not in ctx.texts:
+        ctx.texts[key] = _letter_text(ctx, whole)
+    return ctx.texts[key]
 
 
 def _letter_text(ctx, whole: bool) -> str:

@@ -117,7 +117,7 @@ def test_a_question_is_listed_by_reference_practice_time_and_topic_never_its_wor
 
 
 def Boom(message):
-    def handle(ctx):
+    def handle(ctx, found):
         raise RuntimeError(message)
     return types.SimpleNamespace(name="boom", match=lambda ctx: True, handle=handle)
 

@@ -190,7 +190,8 @@ def test_drop(bot, home):
 
 def handler_for(word, behaviour):
     """A test handler taking messages whose subject holds `word`."""
-    return types.SimpleNamespace(name=word, match=lambda ctx: word in ctx.parsed.subject, handle=behaviour)
+    return types.SimpleNamespace(name=word, match=lambda ctx: word in ctx.parsed.subject,
+                                 handle=lambda ctx, found: behaviour(ctx))
 
 
 def _explode(ctx):
@@ -238,7 +239,7 @@ def test_retry_a_failed_message(home):
 
 def test_template_error_leaves_message_failed_not_crashed(bot):
     bot.pipeline.handlers = [type("T", (), {"match": staticmethod(lambda c: True), "handle": staticmethod(
-        lambda c: Decision("rejected", "x", case_kind="x", reply=__import__("handlers.base").base.Reply("nope")))})]
+        lambda c, found: Decision("rejected", "x", case_kind="x", reply=__import__("handlers.base").base.Reply("nope")))})]
     r = bot.ingest(make_msg())
     assert r["outcome"] == "failed" and "nope" in bot.row(1)["error"]
     assert bot.outbox() == [] and bot.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 0

@@ -170,8 +170,9 @@ class Pipeline:
                       org=org, received_at=_utc(row["received_at"]), case_id=facts.case_id,
                       service=facts.service, hints=json.loads(row["hints"] or "{}"))
         for h in self.handlers or handler_registry.for_service(facts.service):
-            if h.match(ctx):
-                return h.handle(ctx), facts
+            found = h.match(ctx)
+            if found is not None and found is not False:
+                return h.handle(ctx, found), facts
         raise RuntimeError("no handler matched (the registry must end with a fallback)")
 
     @staticmethod

@@ -75,22 +75,23 @@ def _counted(ex: cp.Extracted) -> bool:
     return any(l.count_text.strip() or l.problem for l in ex.lines)
 
 
-def match(ctx: Context) -> bool:
+def match(ctx: Context) -> cp.Extracted | None:
+    """The claim read from the message, when it is one (None: not a claim)."""
     if ctx.org is None:
-        return False
+        return None
     if ctx.org.kind != "practice" and not CLAIM_WORDS.search(ctx.parsed.subject):
-        return False      # hospitals write letters, not claims
+        return None       # hospitals write letters, not claims
     if ctx.case_id is not None and not ctx.vetting.kept and is_thanks_only(ctx.parsed.new_text):
-        return False      # "thank you" in a claim's thread: nothing to act on (the pipeline records it)
+        return None       # "thank you" in a claim's thread: nothing to act on (the pipeline records it)
     tables = any(a.kind in ("csv", "xlsx") for a in ctx.vetting.kept)
     ex = extract(ctx)
-    ctx.extracted = ex
     if tables or _counted(ex):
-        return True
+        return ex
     # "Claim" in the subject but no lines: a claim gone wrong, unless it is a reply
     # about an earlier case ("RE: [LES-000123] ..."), which is a question for a human.
-    return bool(CLAIM_WORDS.search(ctx.parsed.subject)) and ctx.case_id is None and \
+    gone_wrong = bool(CLAIM_WORDS.search(ctx.parsed.subject)) and ctx.case_id is None and \
         not re.match(r"^\s*(re|aw|sv)\s*:", ctx.parsed.subject, re.I)
+    return ex if gone_wrong else None
 
 
 ATTACHED_WORDS = re.compile(r"\b(attached|attachment|enclosed|see attached|find attached)\b", re.I)
@@ -115,9 +116,8 @@ def _safe(text: str, limit: int = 90) -> str:
     return t if len(t) <= limit else t[:limit - 1] + "…"
 
 
-def handle(ctx: Context) -> Decision:
+def handle(ctx: Context, ex: cp.Extracted) -> Decision:
     cat = ctx.settings.catalogue
-    ex = getattr(ctx, "extracted", None) or extract(ctx)
     org = ctx.org
     received = ctx.received_at
     today = london(received).date()

@@ -14,7 +14,7 @@ def match(ctx: Context) -> bool:
     return ctx.org is not None and bool(SUBJECT.match(ctx.parsed.subject))
 
 
-def handle(ctx: Context) -> Decision:
+def handle(ctx: Context, _found: bool = True) -> Decision:
     org = ctx.org
     if org.kind != "practice":
         return Decision("rejected", "template_request", [error("sender", "claim forms are for practices")],

@@ -23,7 +23,7 @@ def match(ctx: Context) -> bool:
     return True
 
 
-def handle(ctx: Context) -> Decision:
+def handle(ctx: Context, _found: bool = True) -> Decision:
     p = ctx.parsed
     text = f"{p.subject}\n{p.new_text[:READ_CHARS]}"
     reading = {"topic": topic(text), "question": is_question(text)}

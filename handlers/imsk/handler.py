@@ -39,11 +39,11 @@ FIELD_NAMES = {"patient_name": "Patient name", "dob": "Date of birth", "nhs_numb
 def _text(ctx: Context, whole: bool) -> str:
     """The body (with a forwarded chain when whole) and the text of PDF/DOCX attachments; Word files
     in reading order with their tick boxes. Kept on the context: a PDF is read once."""
-    cache = ctx.__dict__.setdefault("_imsk_text", {})
-    if whole not in cache:
+    key = ("forms", whole)
+    if key not in ctx.texts:
         parts = [ctx.parsed.text if whole else ctx.parsed.new_text, *casework.form_texts(ctx)]
-        cache[whole] = "\n\n".join(p for p in parts if p)
-    return cache[whole]
+        ctx.texts[key] = "\n\n".join(p for p in parts if p)
+    return ctx.texts[key]
 
 
 _ABBREV = forms.load_lexicon("imsk")["practice_abbreviations"]
@@ -90,7 +90,7 @@ def match(ctx: Context) -> bool:
     return ctx.service == SERVICE and ctx.org is not None and (ctx.org.kind == "practice" or _is_team(ctx))
 
 
-def handle(ctx: Context) -> Decision:
+def handle(ctx: Context, _found: bool = True) -> Decision:
     if _is_team(ctx):
         return _from_team(ctx)
     row = ctx.conn.execute("SELECT * FROM imsk_referrals WHERE id=?", (ctx.case_id,)).fetchone() \

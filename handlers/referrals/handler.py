@@ -65,30 +65,28 @@ class Assessed:
 
 
 # -- matching ---------------------------------------------------------------------
-def match(ctx: Context) -> bool:
+def match(ctx: Context) -> tuple | None:
+    """("followup", referrals) for outcomes of earlier referrals, ("new", referrals, text) for new
+    ones, else None."""
     if ctx.org is None or ctx.org.kind != "practice":
-        return False
+        return None
     if ctx.case_id is not None:
         linked = _linked(ctx)
         if linked:
-            ctx.extracted = ("followup", linked)
-            return True
+            return ("followup", linked)
     text = casework.letter_text(ctx)
     head = ctx.parsed.subject + "\n" + text
     if OTHER_SERVICE.search(head) or not INJECTION.search(head):
-        return False
+        return None
     if not REFERRAL.search(head) and not (patient.nhs_numbers(text) or patient.dates_of_birth(text)):
-        return False
+        return None
     # outcomes sent as a new message (no thread): patients this practice was sent, named by NHS number
     reported = _reported_outcomes(ctx)
     if reported:
-        ctx.extracted = ("followup", reported)
-        return True
+        return ("followup", reported)
     on = london(ctx.received_at).date()
     refs = extract(text, on, ctx.parsed.subject)
-    if refs:
-        ctx.extracted = ("new", refs, text)
-    return bool(refs)
+    return ("new", refs, text) if refs else None
 
 
 def _reported_outcomes(ctx: Context) -> list:
@@ -128,8 +126,8 @@ def _linked(ctx: Context) -> list:
             or conn.execute("SELECT 1 FROM cases WHERE id=? AND org_code=?", (r["id"], code)).fetchone()]
 
 
-def handle(ctx: Context) -> Decision:
-    what, *rest = ctx.extracted
+def handle(ctx: Context, found: tuple) -> Decision:
+    what, *rest = found
     if what == "new":
         return _new(ctx, *rest)
     return _followup(ctx, rest[0])

@@ -29,9 +29,10 @@ FIGURES = {
 LINE = re.compile(r"^\s*(?:[-•*]\s*)?(" + "|".join(FIGURES.values()) + r")\s*[:=\-–]?\s*(\d{1,5})\s*$", re.I | re.M)
 
 
-def match(ctx: Context) -> bool:
+def match(ctx: Context) -> str | None:
+    """'monitoring' or 'audit' for a return, else None."""
     if ctx.org is None or ctx.org.kind != "practice":
-        return False
+        return None
     # Evidence, not a passing mention: a claim letter saying activity "will be reported on our
     # quarterly return" is a claim. The subject names the return, or the text gives its figures.
     m = KIND.search(ctx.parsed.subject)
@@ -40,9 +41,8 @@ def match(ctx: Context) -> bool:
         if not m or CLAIM_SUBJECT.search(ctx.parsed.subject) or (
                 len(read_figures(ctx.parsed.new_text)) < 2 and not any(
                     a.kind in ("csv", "xlsx") for a in ctx.vetting.kept)):
-            return False
-    ctx.extracted = "audit" if (m.group(2) or m.group(3)) else "monitoring"
-    return True
+            return None
+    return "audit" if (m.group(2) or m.group(3)) else "monitoring"
 
 
 def read_figures(text: str) -> dict[str, int]:
@@ -54,8 +54,7 @@ def read_figures(text: str) -> dict[str, int]:
     return out
 
 
-def handle(ctx: Context) -> Decision:
-    kind = ctx.extracted
+def handle(ctx: Context, kind: str) -> Decision:
     text = ctx.parsed.subject + "\n" + casework.letter_text(ctx, whole=False)
     code = ctx.org.ods_code
     if kind == "monitoring":

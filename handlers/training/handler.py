@@ -129,7 +129,7 @@ def _is_panel(ctx: Context) -> bool:
     return bool(panel) and ctx.parsed.from_addr == panel
 
 
-def handle(ctx: Context) -> Decision:
+def handle(ctx: Context, _found: bool = True) -> Decision:
     conn = ctx.conn
     app = conn.execute("SELECT * FROM training_applications WHERE id=?", (ctx.case_id,)).fetchone() \
         if ctx.case_id else None

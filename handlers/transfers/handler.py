@@ -36,15 +36,15 @@ def _drug(text: str) -> bool:
     return bool(cl.lexicon().rx("updates", "drug").search(text))
 
 
-def match(ctx: Context) -> bool:
+def match(ctx: Context) -> str | None:
+    """The letter's text, when it is a denosumab letter from a hospital, else None."""
     if ctx.org is None or ctx.org.kind != "hospital":
-        return False
+        return None
     text = casework.letter_text(ctx)
     head = ctx.parsed.subject + "\n" + text
     if not (_drug(head) and LETTER.search(head)):
-        return False
-    ctx.extracted = text
-    return True
+        return None
+    return text
 
 
 # -- the documents a message holds --------------------------------------------------------------
@@ -177,7 +177,7 @@ def _one(ctx: Context, doc: Doc, cover: str, on) -> Result:
     return Result(doc, lt, "accepted", practice=practice)
 
 
-def handle(ctx: Context) -> Decision:
+def handle(ctx: Context, text: str) -> Decision:
     on = london(ctx.received_at).date()
     docs, cover = documents(ctx)
     results, seen = [], set()

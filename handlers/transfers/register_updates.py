@@ -73,23 +73,23 @@ def _entries(ctx: Context) -> tuple[list, list[dict]]:
     return rows, problems
 
 
-def match(ctx: Context) -> bool:
+def match(ctx: Context) -> tuple[list, list] | None:
+    """(register rows, problems) an update gives, else None."""
     if ctx.org is None or ctx.org.kind != "practice":
-        return False
+        return None
     text = ctx.parsed.subject + "\n" + ctx.parsed.new_text
     linked = ctx.case_id is not None and ctx.conn.execute(
         "SELECT 1 FROM register WHERE case_id=?", (ctx.case_id,)).fetchone()
     if not (linked or W.DENOSUMAB.search(text)):
-        return False
+        return None
     if re.search(r"\bclaim", ctx.parsed.subject, re.I):
-        return False
+        return None
     if not (W.EVENT.search(text) or W.DIED.search(text) or W.LEFT.search(text) or W.STOPPED.search(text) or W.DOSE.search(text)):
-        return False
+        return None
     rows, problems = _entries(ctx)
     if not rows and COUNTED.search(text):
-        return False     # a count of injections for patients on no register: a claim (principle 6), not an update
-    ctx.extracted = (rows, problems)
-    return bool(rows or problems)
+        return None     # a count of injections for patients on no register: a claim (principle 6), not an update
+    return (rows, problems) if rows or problems else None
 
 
 def _date_in(text: str, on: date | None = None, event: bool = False) -> date | None:
@@ -132,8 +132,8 @@ def _lines_for(text: str, number: str) -> str:
     return "\n".join(hits)
 
 
-def handle(ctx: Context) -> Decision:
-    rows, errors = ctx.extracted
+def handle(ctx: Context, found: tuple[list, list]) -> Decision:
+    rows, errors = found
     text = ctx.parsed.new_text
     on = london(ctx.received_at).date()
     code = ctx.org.ods_code
