@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,6 +40,20 @@ def open_db(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection):
+    """One write transaction: BEGIN IMMEDIATE (the write lock taken at once, so two writers queue
+    instead of failing half-way), COMMIT when the block ends, ROLLBACK if it raises. Connections
+    are in autocommit mode (see connect), so every write goes through here."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
@@ -46,18 +61,13 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"database schema {current} is newer than this lesbot ({SCHEMA_VERSION}); upgrade lesbot")
     if current == SCHEMA_VERSION:
         return current
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         # Re-read inside the lock: two processes may start at once.
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         db = sqlite_utils.Database(conn)
         for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
             step(db)
             conn.execute(f"PRAGMA user_version={version}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return SCHEMA_VERSION
 
 
@@ -82,13 +92,12 @@ def reserve_case_ids(path, count: int) -> list[int]:
     conn = connect(path)
     try:
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='messages'").fetchone()
-        top = max(seq[0] if seq else 0,
-                  conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0],
-                  conn.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0])
-        conn.execute("UPDATE sqlite_sequence SET seq=? WHERE name='messages'", (top + count,))
-        conn.execute("COMMIT")
+        with transaction(conn):
+            seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='messages'").fetchone()
+            top = max(seq[0] if seq else 0,
+                      conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0],
+                      conn.execute("SELECT coalesce(max(id), 0) FROM cases").fetchone()[0])
+            conn.execute("UPDATE sqlite_sequence SET seq=? WHERE name='messages'", (top + count,))
         return list(range(top + 1, top + count + 1))
     finally:
         conn.close()

@@ -13,6 +13,7 @@ from handlers.contract import dates
 from handlers.contract import nhs
 from bot.cli.common import (YEAR, date_option, db as _db, json_lines, one_of, practice_option, quarter_option,
                             settings, table)
+from handlers.contract.references import reference, reference_or_none
 
 REFERRAL_STATES = ("incomplete", "forwarded", "not_eligible", "seen")
 
@@ -50,7 +51,7 @@ def referrals_list(ctx, practice, state, quarter, as_json):
     found = []
     for r in conn.execute("SELECT * FROM referrals" + (" WHERE " + " AND ".join(where) if where else "") +
                           " ORDER BY id DESC", args):
-        found.append({"reference": f"LES-{r['id']:06d}", "state": r["state"], "referred_on": r["referred_on"],
+        found.append({"reference": reference(r["id"]), "state": r["state"], "referred_on": r["referred_on"],
                       "referrer": r["referrer_code"], "receiving": r["receiving_code"],
                       "patient": f"…{r['nhs_number'][-4:]}" if r["nhs_number"] else "", "joint": r["joint"] or "",
                       "outcome": r["outcome"] or "", "seen_on": r["seen_on"] or "", "payable": bool(r["payable"]),
@@ -158,7 +159,7 @@ def events_cmd(ctx, as_json):
         json_lines(found)
         return
     table(["REFERENCE", "PRACTICE", "EVENT", "EVENT ON", "REPORTED (UTC)", "FLAG"],
-          [[f"LES-{d['case_id']:06d}" if d["case_id"] else None, d["org_code"], d["kind"], d["event_on"] or "?",
+          [[reference_or_none(d["case_id"]), d["org_code"], d["kind"], d["event_on"] or "?",
             (d["reported_at"] or "")[:16].replace("T", " "),
             f"LATE ({d['hours']:.0f} h)" if d["late"] and d["hours"] is not None else ("LATE" if d["late"] else "")]
            for d in found],

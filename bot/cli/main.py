@@ -15,6 +15,7 @@ from bot.cli import schedule as cli_schedule
 from bot.settings import config as config_mod
 from bot.cli.common import ID, json_lines, month_option, not_email, one_of, practice_option, run_option, table
 from bot.cli.common import db as _db, settings as _settings
+from handlers.contract.references import reference_or_none
 
 
 class _Lesbot(click.Group):
@@ -268,7 +269,7 @@ def _when(iso: str | None) -> str:
 
 
 def _print_rows(rows, as_json, empty="no messages"):
-    from bot.mail.compose import reference
+    from handlers.contract.references import reference
     out = []
     for r in rows:
         d = dict(r)
@@ -404,7 +405,7 @@ def quarantine_list(ctx, as_json):
 def quarantine_show(ctx, msg_id, as_json):
     """Why a message is held: what lesbot read, the competing candidates, what it needs."""
     from bot.mail.parse import parse
-    from bot.mail.compose import reference
+    from handlers.contract.references import reference
     row = _db(ctx).execute("SELECT * FROM messages WHERE id=?", (msg_id,)).fetchone()
     if not row:
         raise click.ClickException(f"no message {msg_id}")
@@ -718,7 +719,7 @@ def claims_list(ctx, practice, month, run, show_all, as_json):
     found = []
     for r in _db(ctx).execute(sql, args):
         d = dict(r)
-        d["reference"] = f"LES-{d['case_id']:06d}" if d["case_id"] else None
+        d["reference"] = reference_or_none(d["case_id"])
         found.append(d)
     if as_json:
         json_lines(found)

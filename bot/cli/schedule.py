@@ -7,6 +7,7 @@ import click
 
 from bot.cli.common import db as _db, json_lines, one_of, settings as _settings, table
 from handlers.contract.periods import LONDON
+from handlers.contract.references import reference_or_none
 
 REMINDER_KINDS = ("claims_due", "money_at_risk", "outcome_chase", "recall", "imsk_triage_due", "imsk_triage_overdue")
 
@@ -90,7 +91,7 @@ def reminders_log(ctx, kind, limit, as_json):
     rows = conn.execute("SELECT kind, key, org_code, case_id, state, why, sent_at FROM reminders" +
                         (" WHERE kind=?" if kind else "") + " ORDER BY id DESC LIMIT ?",
                         ((kind, limit) if kind else (limit,))).fetchall()
-    found = [dict(r) | {"reference": f"LES-{r['case_id']:06d}" if r["case_id"] else None} for r in rows]
+    found = [dict(r) | {"reference": reference_or_none(r["case_id"])} for r in rows]
     if as_json:
         json_lines(found)
         return

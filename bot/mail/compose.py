@@ -32,10 +32,6 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def reference(case_id: int) -> str:
-    return f"LES-{case_id:06d}"
-
-
 def render(template: str, **ctx) -> tuple[str, str, str]:
     """(subject, text, html) from templates/<template>.txt.j2 and .html.j2.
 

@@ -25,7 +25,8 @@ from store.directory import org_for
 from bot.settings.logs import for_the_record, scrub
 from bot.mail.parse import body_digest, identity, parse
 from handlers.contract.reading.courtesy import is_courtesy
-from bot.mail.compose import build, reference, render
+from bot.mail.compose import build, render
+from handlers.contract.references import reference
 from handlers.base import Context, Decision, Reply, error
 from store.db import audit, connect, utcnow
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bot.mail.parse import Parsed, bare_address, normalise_message_id
+from handlers.contract.references import PATTERN as REF_RE
 
 LOOP_HEADER = "X-Lesbot-Loop"
-REF_RE = re.compile(r"\[?\b(LES-(\d{6,}))\b\]?", re.I)
 
 
 def loop_reason(p: Parsed, settings) -> str:

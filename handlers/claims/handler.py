@@ -21,6 +21,7 @@ from handlers.contract.periods import label as label_of
 from bot.settings.logs import for_the_record
 from handlers.base import Context, Decision, Reply, error
 from store.db import audit, utcnow
+from handlers.contract.references import reference
 
 name = "claims"
 CLAIM_WORDS = re.compile(r"\b(claim|claims|claiming|claim form)\b", re.I)
@@ -368,7 +369,7 @@ def _line_view(l: Line) -> dict:
     change = None
     if l.replaces:
         old = l.replaces["count"]
-        change = (f"replaces your earlier claim LES-{l.replaces['case_id']:06d} of {old} "
+        change = (f"replaces your earlier claim {reference(l.replaces['case_id'])} of {old} "
                   f"(£{Decimal(l.replaces['amount_pence']) / 100:.2f}); "
                   + ("no change" if old == l.count else f"{'+' if l.count > old else ''}{l.count - old}"))
     return {"service": l.service_name, "month": l.period or label_of(l.month), "count": l.count, "unit": l.unit,

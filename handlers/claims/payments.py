@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 
 from handlers.contract.periods import add_months, london, month_start
 from store.db import audit, utcnow
+from handlers.contract.references import reference
 
 RUN_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -99,7 +100,7 @@ def lines(conn, run: str, catalogue=None) -> list[Line]:
         cases = sorted({int(x) for x in (r["cases"] or "").split(",") if x})
         out.append(Line(run, r["org_code"], r["name"] or "", r["service"], svc.name if svc else r["service"],
                         sorted(m for m in (r["months"] or "").split(",") if m), r["n"], r["tariff_pence"],
-                        r["pence"], [f"LES-{x:06d}" for x in cases]))
+                        r["pence"], [reference(x) for x in cases]))
     return sorted(out, key=lambda x: (x.practice.casefold(), x.ods_code, x.service.casefold(), x.tariff_pence))
 
 

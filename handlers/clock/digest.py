@@ -17,7 +17,8 @@ from handlers.clock.chart import claims_chart, data_uri
 from handlers.clock.chart import size as chart_size
 from handlers.contract.periods import LONDON, add_months, label, month_start
 from handlers.clock.reminders import at_time, not_claimed
-from bot.mail.compose import build, reference, render
+from bot.mail.compose import build, render
+from handlers.contract.references import reference
 from store.db import audit, reserve_case_ids, utcnow
 
 log = logging.getLogger("lesbot.digest")

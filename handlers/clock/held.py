@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from store.directory import org_for
 from handlers.contract.periods import LONDON
-from bot.mail.compose import reference
+from handlers.contract.references import reference
 
 # bot/outbox.py refuses a reply over limits.replies_per_sender_per_day with this reason, which the
 # pipeline records on the message as no_reply_reason

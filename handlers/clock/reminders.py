@@ -19,7 +19,8 @@ from handlers.contract import nhs
 from bot.mail import outbox
 from handlers.contract import workdays
 from handlers.contract.periods import LONDON, add_months, label, month_start
-from bot.mail.compose import build, reference, render
+from bot.mail.compose import build, render
+from handlers.contract.references import reference
 from store.db import audit, reserve_case_ids, utcnow
 
 log = logging.getLogger("lesbot.reminders")

@@ -22,7 +22,7 @@ from handlers.contract import workdays
 from handlers.contract.dates import months_after
 from handlers.contract.periods import london
 from handlers.contract.reading import forms
-from bot.mail.compose import reference
+from handlers.contract.references import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit
 

@@ -22,7 +22,7 @@ from store.directory import org_for
 from handlers.contract.periods import london
 from handlers.contract.reading import patient, practices
 from handlers.referrals.reader import CLINICAL_KEYS, Referral, extract, read_outcome, read_outcomes
-from bot.mail.compose import reference
+from handlers.contract.references import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, reserve_case_ids, utcnow
 

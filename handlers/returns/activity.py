@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from handlers.contract import dates
 from handlers.contract.periods import add_months, month_end
+from handlers.contract.references import reference_or_none
 
 MSK = "msk-injection"
 DENOSUMAB = "denosumab"
@@ -199,7 +200,7 @@ def register_rows(conn, practice: str | None, due_before: date | None, today: da
            " ORDER BY r.practice_code, r.next_due IS NULL, r.next_due, r.id")
     today_s = today.isoformat()
     for case_id, practice_code, number, first, next_due, status, doses in conn.execute(sql, args):
-        out.append({"reference": f"LES-{case_id:06d}" if case_id else "", "practice": practice_code,
+        out.append({"reference": reference_or_none(case_id) or "", "practice": practice_code,
                     "nhs_number": number, "first_dose": first,
                     "later_doses": [d for d in (doses or "").split(",") if d and d != first],
                     "next_due": next_due or "", "status": status,

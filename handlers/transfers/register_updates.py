@@ -12,7 +12,7 @@ from handlers.contract import dates
 from handlers.contract import nhs
 from handlers.contract.reading import clinicletter as cl
 from handlers.contract.periods import LONDON, london
-from bot.mail.compose import reference
+from handlers.contract.references import reference
 from handlers.base import Context, Decision, Notice, Reply, error
 from store.db import audit, utcnow
 
