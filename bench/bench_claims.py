@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.claims import reader as claimparse  # noqa: E402
+from handlers.claims import tables as claimparse  # noqa: E402
 from handlers.contract.catalogue import load  # noqa: E402
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -5,7 +5,10 @@ import json
 import logging
 
 from bot.mail.attachments import text_of
-from store.directory import Org, _split, org_for
+from handlers.contract import letters
+from store.db import directory_version
+from handlers.contract.reading import practices
+from store.directory import Org, first_address, list_orgs, org_by_code, org_for, orgs_of_kinds
 
 log = logging.getLogger("lesbot.casework")
 
@@ -46,18 +49,20 @@ def form_texts(ctx) -> list[str]:
     return out
 
 
+def directory(conn) -> practices.Directory:
+    """The directory in the store as the reading layer needs it, rebuilt only when it changes."""
+    return practices.Directory.kept((id(type(conn)), directory_version(conn)), lambda: list_orgs(conn))
+
+
 def org(conn, code: str | None) -> Org | None:
     if not code:
         return None
-    row = conn.execute("SELECT * FROM orgs WHERE ods_code=?", (code,)).fetchone()
-    return Org(row["ods_code"], row["name"], row["kind"], _split(row["services"])) if row else None
+    return org_by_code(conn, code)
 
 
 def address_of(conn, code: str | None) -> str | None:
     """An organisation's first listed (shared) address."""
-    row = conn.execute("SELECT email FROM org_emails WHERE ods_code=? ORDER BY rowid LIMIT 1",
-                       (code,)).fetchone()
-    return row[0] if row else None
+    return first_address(conn, code)
 
 
 def copied_orgs(conn, parsed) -> list[Org]:
@@ -77,3 +82,28 @@ def name_of(conn, code: str | None) -> str:
 
 def loads(value: str | None) -> dict:
     return json.loads(value) if value else {}
+
+
+_NAMES: dict = {}
+
+
+def _directory(conn, kinds: tuple) -> list[tuple[str, str, set]]:
+    """The directory as letters.named_in compares it: built once per directory change."""
+    global _NAMES
+    key = (kinds, directory_version(conn))      # any change to the directory misses
+    hit = _NAMES.get(key)
+    if hit is None:
+        hit = letters.compared(orgs_of_kinds(conn, kinds))
+        _NAMES = {key: hit}      # replaced whole: a reader in another thread never sees it half-built
+    return hit
+
+
+def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
+    """ODS codes of directory organisations the text names: by code, full name or postcode."""
+    return letters.named_in(_directory(conn, tuple(kinds)), text)
+
+
+def practice_from(conn, value: str, kinds=("practice",)) -> str | None:
+    """The one directory organisation a field such as 'Registered practice: X (Z98101)' names."""
+    hits = practices_named(conn, value, kinds)
+    return hits[0] if len(hits) == 1 else None

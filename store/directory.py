@@ -4,9 +4,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
 from dataclasses import dataclass
 
-from store.db import audit, utcnow
+from store.db import audit, transaction, utcnow
 
 KINDS = {"practice", "hospital", "commissioner", "provider"}
 ODS_RE = re.compile(r"^[A-Z0-9]{3,6}$")
@@ -204,8 +205,7 @@ def import_rows(conn, rows: list[tuple[int, dict]], where: str = "line", actor: 
                              + "; nothing was imported")
     rows = parsed
     added = updated = 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for code, name, kind, emails, services, postcodes in rows:
             exists = conn.execute("SELECT 1 FROM orgs WHERE ods_code=?", (code,)).fetchone()
             conn.execute(
@@ -222,10 +222,6 @@ def import_rows(conn, rows: list[tuple[int, dict]], where: str = "line", actor: 
                 added += 1
             audit(conn, "org", code, "updated" if exists else "added", actor,
                   {"emails": len(emails), "services": services})
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return {"added": added, "updated": updated}
 
 
@@ -256,3 +252,21 @@ def list_orgs(conn) -> list[dict]:
         out.append({"ods_code": row["ods_code"], "name": row["name"], "kind": row["kind"],
                     "emails": emails, "services": _split(row["services"])})
     return out
+
+
+def org_by_code(conn, code: str) -> Org | None:
+    row = conn.execute("SELECT * FROM orgs WHERE ods_code=?", (code,)).fetchone()
+    return Org(row["ods_code"], row["name"], row["kind"], _split(row["services"])) if row else None
+
+
+def first_address(conn, code: str | None) -> str | None:
+    """An organisation's first listed (shared) address."""
+    row = conn.execute("SELECT email FROM org_emails WHERE ods_code=? ORDER BY rowid LIMIT 1",
+                       (code,)).fetchone()
+    return row[0] if row else None
+
+
+def orgs_of_kinds(conn, kinds: tuple[str, ...]) -> list[sqlite3.Row]:
+    """(ods_code, name, postcodes) of every organisation of these kinds, for matching names in text."""
+    return conn.execute(f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN "
+                        f"({','.join('?' * len(kinds))})", tuple(kinds)).fetchall()

@@ -14,6 +14,7 @@ from handlers.contract import nhs
 from bot.cli.common import (YEAR, date_option, db as _db, json_lines, one_of, practice_option, quarter_option,
                             settings, table)
 from handlers.contract.references import reference, reference_or_none
+from store import operator
 
 REFERRAL_STATES = ("incomplete", "forwarded", "not_eligible", "seen")
 
@@ -37,20 +38,8 @@ def referrals():
 @click.pass_context
 def referrals_list(ctx, practice, state, quarter, as_json):
     """One line per referral, newest first (no patient names: the NHS number's last digits)."""
-    where, args = [], []
-    if practice:
-        where.append("(referrer_code=? OR receiving_code=?)")
-        args += [practice] * 2
-    if state:
-        where.append("state=?")
-        args.append(state)
-    if quarter:
-        where.append("quarter=?")
-        args.append(quarter)
-    conn = _db(ctx)
     found = []
-    for r in conn.execute("SELECT * FROM referrals" + (" WHERE " + " AND ".join(where) if where else "") +
-                          " ORDER BY id DESC", args):
+    for r in operator.referral_rows(_db(ctx), practice, state, quarter):
         found.append({"reference": reference(r["id"]), "state": r["state"], "referred_on": r["referred_on"],
                       "referrer": r["referrer_code"], "receiving": r["receiving_code"],
                       "patient": f"…{r['nhs_number'][-4:]}" if r["nhs_number"] else "", "joint": r["joint"] or "",
@@ -63,7 +52,7 @@ def referrals_list(ctx, practice, state, quarter, as_json):
           [[d["reference"], d["referred_on"], d["state"], d["referrer"], d["receiving"], d["patient"], d["joint"],
             d["outcome"] or (f"due by {d['outcome_due']}" if d["outcome_due"] else ""), d["seen_on"],
             "yes" if d["payable"] else "no"] for d in found],
-          empty="no referrals match" if where else "no referrals", widest={"JOINT": 24})
+          empty="no referrals match" if practice or state or quarter else "no referrals", widest={"JOINT": 24})
 
 
 @referrals.command("show")
@@ -76,18 +65,15 @@ def referrals_show(ctx, reference):
         raise click.BadParameter(f"{reference!r} is not a reference: write it as LES-000123", param_hint="REFERENCE")
     num = int(m.group(1))
     conn = _db(ctx)
-    r = conn.execute("SELECT * FROM referrals WHERE id=?", (num,)).fetchone()
+    r = operator.referral(conn, num)
     if r is None:
         raise click.ClickException(f"no referral {reference}")
     d = dict(r)
     d["patient"], d["clinical"] = casework.loads(r["patient"]), casework.loads(r["clinical"])
     d["problems"] = json.loads(r["problems"] or "[]")
     d["nhs_number"] = nhs.display(r["nhs_number"]) if r["nhs_number"] else None
-    d["messages"] = [dict(m) for m in conn.execute(
-        "SELECT id, received_at, from_addr, kind, state FROM messages WHERE case_id=? OR id IN (?, ?) ORDER BY id",
-        (num, r["message"], r["outcome_message"] or 0))]
-    d["sent"] = [dict(o) for o in conn.execute(
-        "SELECT id, created_at, to_addr, subject, state FROM outbox WHERE case_id=? ORDER BY id", (num,))]
+    d["messages"] = [dict(m) for m in operator.case_messages(conn, num, r["message"], r["outcome_message"] or 0)]
+    d["sent"] = [dict(o) for o in operator.case_mail(conn, num)]
     click.echo(json.dumps(d, indent=2, default=str))
 
 
@@ -154,7 +140,7 @@ def register_list(ctx, practice, due_before, as_json):
 @click.pass_context
 def events_cmd(ctx, as_json):
     """Untoward events reported under the denosumab LES (late ones flagged)."""
-    found = [dict(e) for e in _db(ctx).execute("SELECT * FROM events ORDER BY id DESC")]
+    found = [dict(e) for e in operator.untoward_events(_db(ctx))]
     if as_json:
         json_lines(found)
         return

@@ -10,6 +10,8 @@ from datetime import date, datetime, timezone
 import click
 
 from bot.settings import config
+from store.directory import org_by_code
+from store.operator import distinct_values
 
 
 # -- settings and database, loaded once per command -------------------------
@@ -52,7 +54,21 @@ def db(ctx):
     return conn
 
 
+def actor() -> str:
+    """Who did it, for the audit trail: the login name."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "operator"
+
+
 # -- output ------------------------------------------------------------------
+def when(iso: str | None) -> str:
+    """A stored UTC time to the minute, as the lists show it."""
+    return (iso or "")[:16].replace("T", " ")
+
+
 def table(columns: list[str], rows: list[list], empty: str = "nothing to show", right: tuple = (),
           widest: dict | None = None) -> None:
     """Rows under a header row, in aligned columns (the last one unpadded); with no rows, EMPTY
@@ -143,7 +159,7 @@ def practice_option(ctx, param, value):
     if value is None:
         return None
     code = value.strip().upper()
-    if not db(ctx).execute("SELECT 1 FROM orgs WHERE ods_code=?", (code,)).fetchone():
+    if org_by_code(db(ctx), code) is None:
         _bad(param, value, "is not an organisation in the directory (see `lesbot directory list`)")
     return code
 
@@ -157,7 +173,7 @@ def one_of(known: tuple[str, ...], table_name: str, column: str, what: str):
         v = value.strip().lower()
         if v in known:
             return v
-        held = {r[0] for r in db(ctx).execute(f"SELECT DISTINCT {column} FROM {table_name}") if r[0]}
+        held = distinct_values(db(ctx), table_name, column)
         if v in held:
             return v
         _bad(param, value, f"is not {what}: one of {', '.join(sorted(set(known) | held))}")

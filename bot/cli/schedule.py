@@ -8,6 +8,7 @@ import click
 from bot.cli.common import db as _db, json_lines, one_of, settings as _settings, table
 from handlers.contract.periods import LONDON
 from handlers.contract.references import reference_or_none
+from store import operator
 
 REMINDER_KINDS = ("claims_due", "money_at_risk", "outcome_chase", "recall", "imsk_triage_due", "imsk_triage_overdue")
 
@@ -88,9 +89,7 @@ def digest_cmd(ctx, period, fmt, now_s, dry_run, no_send, chart):
 def reminders_log(ctx, kind, limit, as_json):
     """The log of reminders sent (or refused, and why), newest first; and the scheduler's job runs."""
     conn = _db(ctx)
-    rows = conn.execute("SELECT kind, key, org_code, case_id, state, why, sent_at FROM reminders" +
-                        (" WHERE kind=?" if kind else "") + " ORDER BY id DESC LIMIT ?",
-                        ((kind, limit) if kind else (limit,))).fetchall()
+    rows = operator.reminder_log(conn, kind, limit)
     found = [dict(r) | {"reference": reference_or_none(r["case_id"])} for r in rows]
     if as_json:
         json_lines(found)
@@ -99,8 +98,7 @@ def reminders_log(ctx, kind, limit, as_json):
           [[(d["sent_at"] or "")[:16].replace("T", " "), d["kind"], d["org_code"], d["reference"], d["state"],
             d["key"], d["why"]] for d in found],
           empty=f"no {kind} reminders yet" if kind else "no reminders yet")
-    jobs = conn.execute("SELECT job, due_at, started_at, finished_at, error FROM job_runs ORDER BY id DESC "
-                        "LIMIT 10").fetchall()
+    jobs = operator.recent_job_runs(conn, 10)
     if jobs:
         click.echo("")
         table(["SCHEDULER", "STARTED (UTC)", "RESULT"],

@@ -17,8 +17,10 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from bot.mail.oauth import token_from_command
-from bot.mail.intake import is_spooled_or_stored, open_spool, spool_path
+from bot.mail.intake import is_spooled_or_stored, spool_path
+from store import messages
 from store.db import connect, utcnow
+from store.spool import open_spool
 
 log = logging.getLogger("lesbot.imap")
 REIDLE_SECONDS = 600   # servers drop IDLE after ~30 minutes; renew well before
@@ -107,8 +109,7 @@ class ImapListener:
 
     # -- messages ------------------------------------------------------------
     def _state(self, uidvalidity: int) -> int:
-        row = self.db.execute("SELECT uidvalidity, last_uid FROM imap_state WHERE mailbox=?",
-                              (self._mailbox(),)).fetchone()
+        row = messages.imap_position(self.db, self._mailbox())
         if row is None or row["uidvalidity"] != uidvalidity:
             if row is not None:
                 log.warning("UIDVALIDITY of %s changed: reading the folder afresh", self.cfg.folder)
@@ -119,10 +120,7 @@ class ImapListener:
         return f"{self.cfg.user}@{self.cfg.host}:{self.cfg.port}/{self.cfg.folder}"
 
     def _remember(self, uidvalidity: int, uid: int):
-        self.db.execute(
-            "INSERT INTO imap_state (mailbox, uidvalidity, last_uid, updated_at) VALUES (?,?,?,?) "
-            "ON CONFLICT(mailbox) DO UPDATE SET uidvalidity=excluded.uidvalidity, last_uid=excluded.last_uid, "
-            "updated_at=excluded.updated_at", (self._mailbox(), uidvalidity, uid, utcnow()))
+        messages.remember_imap_position(self.db, self._mailbox(), uidvalidity, uid, utcnow())
 
     def fetch_new(self, client: IMAPClient, uidvalidity: int) -> int:
         last = self._state(uidvalidity)

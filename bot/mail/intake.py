@@ -10,41 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import sqlite3
 import threading
-import uuid
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
 
-from store.db import connect
-
-COLUMNS = "received_at, source, source_key, envelope_from, envelope_to, raw, size"
-INSERT = f"INSERT INTO messages ({COLUMNS}, state, duplicate_of) VALUES (?,?,?,?,?,?,?,?,?)"
-SPOOL_INSERT = f"INSERT INTO spool ({COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+from store import messages
+from store import spool as spooled
+from store.db import transaction
+from store.spool import open_spool, spool_generation
 
 
 def spool_path(settings) -> Path:
     return Path(settings.home) / "spool.db"
-
-
-def open_spool(path) -> sqlite3.Connection:
-    conn = connect(path)
-    existed = conn.execute("SELECT 1 FROM sqlite_master WHERE name='spool'").fetchone() is not None
-    # AUTOINCREMENT: ids never reused after the worker purges moved rows.
-    conn.execute("CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT, "
-                 "source TEXT, source_key TEXT, envelope_from TEXT, envelope_to TEXT, raw BLOB, size INTEGER)")
-    conn.execute("CREATE INDEX IF NOT EXISTS spool_key ON spool(source_key)")
-    # A generation per spool file: ids restart if the file is deleted, so messages remember
-    # "<generation>:<id>". A spool file from before generations keeps the old id-only keys.
-    conn.execute("CREATE TABLE IF NOT EXISTS spool_meta (generation TEXT NOT NULL)")
-    if not conn.execute("SELECT 1 FROM spool_meta").fetchone():
-        conn.execute("INSERT INTO spool_meta VALUES (?)", ("legacy" if existed else uuid.uuid4().hex,))
-    return conn
-
-
-def spool_generation(spool) -> str:
-    return spool.execute("SELECT generation FROM spool_meta").fetchone()[0]
 
 
 def _values(raw: bytes, source: str, received_at: datetime | None, envelope_from, envelope_to,
@@ -59,59 +37,42 @@ def _imap_first(conn, source: str, source_key) -> int | None:
     """The same mailbox, UIDVALIDITY and UID: the very same message, already stored."""
     if source != "imap" or not source_key:
         return None
-    row = conn.execute("SELECT id FROM messages WHERE source_key=? AND source='imap' ORDER BY id LIMIT 1",
-                       (source_key,)).fetchone()
-    return row[0] if row else None
+    return messages.first_imap_copy(conn, source_key)
 
 
 def store(conn, raw: bytes, source: str, received_at: datetime | None = None, envelope_from=None,
           envelope_to=None, source_key=None) -> int:
     """Store one message straight into lesbot.db (files, tests); returns its id."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         first = _imap_first(conn, source, source_key)
-        cur = conn.execute(INSERT, (*_values(raw, source, received_at, envelope_from, envelope_to, source_key),
-                                    "duplicate" if first else "received", first))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return cur.lastrowid
+        new_id = messages.add(conn, _values(raw, source, received_at, envelope_from, envelope_to, source_key),
+                              "duplicate" if first else "received", first)
+    return new_id
 
 
 def is_spooled_or_stored(spool, conn, source_key: str) -> bool:
-    return bool(spool.execute("SELECT 1 FROM spool WHERE source_key=?", (source_key,)).fetchone() or
-                conn.execute("SELECT 1 FROM messages WHERE source_key=? AND source='imap'",
-                             (source_key,)).fetchone())
+    return spooled.holds(spool, source_key) or messages.first_imap_copy(conn, source_key) is not None
 
 
 def move_spooled(spool, conn, limit: int = 500) -> int:
     """Move spooled messages into lesbot.db. Safe to repeat after a crash at any point."""
-    rows = spool.execute(f"SELECT id, {COLUMNS} FROM spool ORDER BY id LIMIT ?", (limit,)).fetchall()
+    rows = spooled.waiting(spool, limit)
     if not rows:
         return 0
     moved = 0
     gen = spool_generation(spool)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         for r in rows:
             key = None if gen == "legacy" else f"{gen}:{r['id']}"
-            done = conn.execute("SELECT 1 FROM messages WHERE spool_id=? AND spool_key IS NULL", (r["id"],)) \
-                if key is None else conn.execute("SELECT 1 FROM messages WHERE spool_key=?", (key,))
-            if done.fetchone():
+            if messages.moved_already(conn, r["id"], key):
                 continue    # moved before a crash; only the purge was lost
             first = _imap_first(conn, r["source"], r["source_key"])
-            conn.execute(f"INSERT INTO messages ({COLUMNS}, state, duplicate_of, spool_id, spool_key) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         (r["received_at"], r["source"], r["source_key"], r["envelope_from"], r["envelope_to"],
-                          r["raw"], r["size"], "duplicate" if first else "received", first,
-                          r["id"] if key is None else None, key))
+            messages.add_spooled(conn, (r["received_at"], r["source"], r["source_key"], r["envelope_from"],
+                                        r["envelope_to"], r["raw"], r["size"]),
+                                 "duplicate" if first else "received", first,
+                                 r["id"] if key is None else None, key)
             moved += 1
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    spool.execute("DELETE FROM spool WHERE id<=?", (rows[-1]["id"],))
+    spooled.purge(spool, rows[-1]["id"])
     return moved
 
 
@@ -151,32 +112,17 @@ class IntakeWriter:
 
     def _run(self):
         conn = open_spool(self.path)
-        # Checkpoints are left to the worker, off the path to the 250.
-        conn.execute("PRAGMA wal_autocheckpoint=0")
+        spooled.no_auto_checkpoint(conn)
         self._ready.set()
         while True:
-            item = self._q.get()
-            if item is None:
+            batch = self._next_batch()
+            if batch is None:
                 break
-            batch = [item]
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._q.put(None)
-                    break
-                batch.append(nxt)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                ids = [conn.execute(SPOOL_INSERT, values).lastrowid for _, values in batch]
-                conn.execute("COMMIT")
+                with transaction(conn):
+                    ids = spooled.add(conn, [values for _, values in batch])
             except BaseException as e:
-                try:
-                    conn.execute("ROLLBACK")
-                except Exception:
-                    pass
+                spooled.end_failed_transaction(conn)
                 for fut, _ in batch:
                     fut.set_exception(e)
                 continue
@@ -185,3 +131,20 @@ class IntakeWriter:
             if self.on_stored:
                 self.on_stored()
         conn.close()
+
+    def _next_batch(self) -> list | None:
+        """Everything waiting, up to max_batch: one commit, one fsync, for all of it. None: stop."""
+        item = self._q.get()
+        if item is None:
+            return None
+        batch = [item]
+        while len(batch) < self.max_batch:
+            try:
+                nxt = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._q.put(None)
+                break
+            batch.append(nxt)
+        return batch

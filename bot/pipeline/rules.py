@@ -1,20 +1,42 @@
-"""Rules that look at a message's headers: loops, machine mail, bounces, spoofing.
+"""The rule chain: what lesbot settles about a message before any service's handler reads it.
 
-Each returns a short reason (truthy) or "" — the pipeline decides what to do.
+Each rule has a name, a one-line description and a check(incoming) that returns a Decision,
+which ends the chain, or None: the next rule. Pipeline.decide runs RULES in order, then the
+handlers. Two steps only note facts for the rules after them and never decide ("sender",
+"thread"); their place in the list is where that is learned.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
 
-from bot.mail.parse import Parsed, bare_address, normalise_message_id
-from handlers.contract.references import PATTERN as REF_RE
+from bot.pipeline import headers, threads
+from bot.pipeline.facts import Incoming
+from handlers.base import Decision, Reply, error
+from handlers.contract.reading.courtesy import is_courtesy
+from handlers.contract.references import reference
+from store import messages
+from store.directory import org_for
 
 LOOP_HEADER = "X-Lesbot-Loop"
+QUICK_ANSWERS = 2        # earlier answers within a minute, in an hour, before an address is held
 
 
-def loop_reason(p: Parsed, settings) -> str:
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    check: Callable[[Incoming], Decision | None]
+
+
+def rule(name: str, description: str):
+    def make(check) -> Rule:
+        return Rule(name, description, check)
+    return make
+
+
+def loop_reason(p, settings) -> str:
     if p.header(LOOP_HEADER):
         return f"carries our {LOOP_HEADER} header"
     if p.message_id.lower().endswith("@" + settings.message_id_domain.lower()):
@@ -24,206 +46,165 @@ def loop_reason(p: Parsed, settings) -> str:
     return ""
 
 
-def is_report(p: Parsed, report_type: str) -> bool:
-    ctype = p.msg.get("Content-Type", "") or ""
-    return p.msg.get_content_type() == "multipart/report" and \
-        re.search(r"report-type\s*=\s*\"?" + report_type, ctype, re.I) is not None
+@rule("duplicate", "the same message again (same identity): recorded with a pointer to the first, never answered")
+def duplicate(m: Incoming) -> Decision | None:
+    first = messages.first_with_identity(m.conn, m.facts.content_hash, m.row["id"])
+    if not first:
+        return None
+    m.facts.duplicate_of, m.facts.case_id = first["id"], first["case_id"]
+    return Decision("duplicate", "duplicate")
 
 
-def bounce_reason(p: Parsed, envelope_from: str | None) -> str:
-    if is_report(p, "delivery-status"):
-        return "delivery status notification"
-    if "x-ms-exchange-message-is-ndr" in p.headers:
-        return "Exchange non-delivery report"
-    local = p.from_addr.partition("@")[0]
-    if local in ("mailer-daemon", "postmaster"):
-        return "bounce from a mail server"
-    if subject_says(p, "bounce"):
-        return "non-delivery report (subject)"
-    return ""
+@rule("resent", "the same words from the same sender within a day, already acted on: told where the first went")
+def resent(m: Incoming) -> Decision | None:
+    f = m.facts
+    since = (m.received_at - timedelta(days=1)).isoformat()
+    first = messages.first_acted_on(m.conn, f.body_hash, f.from_addr, m.row["id"], since)
+    if not first:
+        return None
+    f.duplicate_of, f.case_id = first["id"], first["case_id"]
+    org = m.org
+    f.org_code, f.org_name = (org.ods_code, org.name) if org else (None, "")
+    f.no_reply_reason = headers.machine_reason(m.parsed, m.envelope_from)
+    return Decision("duplicate", "duplicate", reply=Reply("already_received", {
+        "first_reference": reference(first["case_id"])}))
 
 
-def receipt_reason(p: Parsed) -> str:
-    if is_report(p, "disposition-notification"):
-        return "read receipt"
-    if subject_says(p, "receipt") and len(p.new_text.split()) < 80 and not p.attachments:
-        return "read or delivery receipt (subject)"
-    return ""
+@rule("oversize", "too big to download (IMAP): its headers held for a person")
+def oversize(m: Incoming) -> Decision | None:
+    if "x-lesbot-truncated" not in m.parsed.headers:
+        return None
+    size = m.parsed.header("x-lesbot-truncated")
+    return Decision("quarantined", "oversize", [error(
+        "message", f"{size} bytes, over the {m.settings.limits.max_message_bytes} byte limit; not downloaded")])
 
 
-@lru_cache(maxsize=None)
-def _subjects(kind: str) -> re.Pattern:
-    """The kept list of subjects programs write (catalogue/lexicon/machine.toml), any language."""
-    from handlers.contract.reading.forms import load_lexicon
-    words = sorted(load_lexicon("machine")[kind]["subjects"], key=len, reverse=True)
-    ends = r"\s*:" if kind == "receipt" else r"\s*(?::|-|–|$)"     # "Read:", never "Read - new form"
-    return re.compile(r"^\s*(?:(?:re|aw|sv|antw|r|rv|tr|fw|fwd|wg)\s*:\s*)*(?:" +
-                      "|".join(re.escape(w) for w in words) + r")" + ends, re.I)
+@rule("loop", "lesbot's own mail coming back (loop header, its Message-ID domain, its address): ignored")
+def loop(m: Incoming) -> Decision | None:
+    why = loop_reason(m.parsed, m.settings)
+    return Decision("ignored", "loop", [error("message", why)]) if why else None
 
 
-@lru_cache(maxsize=None)
-def _words(key: str) -> re.Pattern:
-    from handlers.contract.reading.forms import load_lexicon
-    words = sorted(load_lexicon("machine")["auto_reply"][key], key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+@rule("bounce", "a non-delivery report: ignored, noted on the reply it returns; a hard bounce suppresses the address")
+def bounce(m: Incoming) -> Decision | None:
+    why = headers.bounce_reason(m.parsed, m.envelope_from)
+    if not why:
+        return None
+    m.facts.bounce = headers.bounce_details(m.parsed)
+    m.facts.case_id = threads.case_by_outbox(m.conn, m.facts.bounce.references)
+    return Decision("ignored", "bounce", [error("message", why)])
 
 
-def subject_says(p: Parsed, kind: str) -> bool:
-    """Does the subject start as a program's would (kind: auto_reply, receipt, bounce)?"""
-    return bool(_subjects(kind).match(p.subject))
+@rule("read_receipt", "a read or delivery receipt: ignored, recorded against the case it answers")
+def read_receipt(m: Incoming) -> Decision | None:
+    why = headers.receipt_reason(m.parsed)
+    if not why:
+        return None
+    m.facts.case_id = threads.case_by_outbox(m.conn, m.facts.references)
+    return Decision("ignored", "read_receipt", [error("message", why)])
 
 
-def auto_reply_reason(p: Parsed, answers_us: bool = False) -> str:
-    """An out-of-office or other automatic answer. answers_us: it replies to mail lesbot sent,
-    which lets an out-of-office stated only in the body be recognised."""
-    auto = p.header("auto-submitted").lower()
-    if auto.startswith("auto-replied"):
-        return "Auto-Submitted: auto-replied"
-    if p.header("x-autoreply") or p.header("x-autorespond"):
-        return "X-Autoreply"
-    if subject_says(p, "auto_reply"):
-        return "out-of-office subject"
-    if answers_us and not p.attachments:
-        text = p.new_text
-        if len(text.split()) < 150 and _words("body_away").search(text) and _words("body_return").search(text):
-            return "out-of-office in the body of a reply to lesbot"
-    return ""
+@rule("auto_reply", "an out-of-office or other automatic answer: ignored, recorded against the case it answers")
+def auto_reply(m: Incoming) -> Decision | None:
+    why = headers.auto_reply_reason(m.parsed, threads.answers_us(m.conn, m.facts.references))
+    if not why:
+        return None
+    m.facts.case_id = threads.case_by_outbox(m.conn, m.facts.references)
+    return Decision("ignored", "auto_reply", [error("message", why)])
 
 
-def list_reason(p: Parsed) -> str:
-    """Mail sent to a list (RFC 2369 / 2919 headers, Precedence: list or bulk)."""
-    if "list-id" in p.headers:
-        return "mailing list (List-Id)"
-    if "list-unsubscribe" in p.headers:
-        return "mailing list (List-Unsubscribe)"
-    if p.header("precedence").lower() in ("bulk", "list"):
-        return f"Precedence: {p.header('precedence').lower()}"
-    return ""
+@rule("auto_responder", "an address answering lesbot within a minute three times in an hour: held, not answered")
+def auto_responder(m: Incoming) -> Decision | None:
+    m.facts.quick_answer = threads.quick_answer(m.conn, m.received_at, m.facts.references)
+    if not m.facts.quick_answer:
+        return None
+    hour_ago = (m.received_at - timedelta(hours=1)).isoformat()
+    if messages.quick_answers_since(m.conn, m.parsed.from_addr, m.row["id"], hour_ago) < QUICK_ANSWERS:
+        return None
+    # a program answering every reply at once: stop the ping-pong before it spends the
+    # practice's daily replies; a person looks at the address
+    return Decision("quarantined", "auto_responder", [error(
+        "from", f"answered lesbot's mail within a minute {QUICK_ANSWERS + 1} times in an hour: an "
+                "automatic responder? Held, not answered")])
 
 
-def _empty_return_path(p: Parsed) -> bool:
-    rp = p.msg.get("Return-Path")
-    return rp is not None and str(rp).strip().strip("<>").strip() == ""
+@rule("sender", "notes the sender's organisation from the directory; never decides")
+def sender(m: Incoming) -> Decision | None:
+    if m.org:
+        m.facts.org_code, m.facts.org_name = m.org.ods_code, m.org.name
+    return None
 
 
-def machine_reason(p: Parsed, envelope_from: str | None) -> str:
-    """Mail a program sent: handle it, record it, but never answer it (RFC 3834)."""
-    auto = p.header("auto-submitted").lower()
-    if auto and auto != "no":
-        return f"Auto-Submitted: {auto}"
-    if "x-auto-response-suppress" in p.headers:
-        return "X-Auto-Response-Suppress"
-    if p.header("precedence").lower() in ("bulk", "junk", "list"):
-        return f"Precedence: {p.header('precedence').lower()}"
-    if "list-id" in p.headers:
-        return "List-Id (mailing list)"
-    if envelope_from == "" or _empty_return_path(p):
-        return "empty return path"
-    local = p.from_addr.partition("@")[0]
-    if local in ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply"):
-        return f"sent from {local}"
-    return ""
+@rule("list", "list mail (List-Id, List-Unsubscribe, Precedence) from outside the directory: ignored")
+def list_mail(m: Incoming) -> Decision | None:
+    if m.released or m.org is not None:
+        return None
+    why = headers.list_reason(m.parsed)
+    # a bulletin from outside the directory: nothing to hold, nothing to answer
+    return Decision("ignored", "list", [error("message", why)]) if why else None
 
 
-def spoof_reason(p: Parsed, envelope_from: str | None, settings, org_of=None) -> str:
-    """Is the From address forged? Every NHS user shares nhs.net, so the whole envelope
-    address must be the From address, or another directory address of the same organisation
-    (a shared mailbox sent as by a member of staff), or one the operator trusts to send for
-    others (settings.trusted_envelope_senders). `org_of(address)` gives an address's ODS code."""
-    env = envelope_from
-    if env is None:
-        rp = p.msg.get("Return-Path")
-        env = bare_address(str(rp))[1] if rp is not None else None
-    env = (env or "").strip().strip("<>").strip().lower()
-    if env:
-        env_domain = env.rpartition("@")[2]
-        from_domain = p.from_addr.rpartition("@")[2]
-        if env_domain != from_domain:
-            return (f"From domain {from_domain} differs from the envelope sender's domain "
-                    f"{env_domain}")
-        vouched = {a.lower() for a in settings.trusted_envelope_senders}
-        if env != p.from_addr and env not in vouched and org_of is not None:
-            mine, theirs = org_of(env), org_of(p.from_addr)
-            if mine is None or mine != theirs:
-                return ("the envelope sender is a different address from the From address"
-                        + (" and not of the same organisation" if mine else " and not in the directory"))
-    trusted = settings.trusted_authserv_id.strip().lower()
-    if trusted:
-        for value in p.all("Authentication-Results"):
-            authserv = value.split(";", 1)[0].strip().lower()
-            if trusted != "topmost" and authserv.split()[0:1] != [trusted]:
-                continue
-            bad = re.findall(r"\b(spf|dkim|dmarc)\s*=\s*(fail|softfail|permerror)", value, re.I)
-            if bad:
-                return "Authentication-Results: " + ", ".join(f"{k}={v}" for k, v in bad)
-            if trusted == "topmost":
-                break
-    return ""
+@rule("unknown_sender", "a sender not in the directory: held for a person")
+def unknown_sender(m: Incoming) -> Decision | None:
+    if m.released or m.org is not None:
+        return None
+    return Decision("quarantined", "unknown_sender",
+                    [error("from", f"{m.parsed.from_addr or 'no sender'} is not in the directory")])
 
 
-@dataclass
-class BounceInfo:
-    references: list[str] = field(default_factory=list)   # message-ids of what bounced
-    recipients: list[tuple[str, str]] = field(default_factory=list)   # (address, status)
+@rule("spoofed", "a forged From (envelope sender not vouched for) or failing Authentication-Results: held")
+def spoofed(m: Incoming) -> Decision | None:
+    if m.released:
+        return None
+    why = headers.spoof_reason(m.parsed, m.envelope_from, m.settings,
+                               org_of=lambda a: getattr(org_for(m.conn, a), "ods_code", None))
+    return Decision("quarantined", "spoofed", [error("from", why)]) if why else None
 
 
-def bounce_details(p: Parsed) -> BounceInfo:
-    info = BounceInfo()
-    for h in ("in-reply-to", "references"):
-        info.references += [normalise_message_id(x) for x in re.findall(r"<[^>]+>", p.header(h))]
-    for part in p.msg.walk():
-        ctype = part.get_content_type()
-        if ctype == "message/delivery-status":
-            # compat32 parses the status groups as sub-messages.
-            groups = part.get_payload() if part.is_multipart() else []
-            if not isinstance(groups, list):
-                groups = []
-            for g in groups:
-                rcpt = g.get("Final-Recipient") or g.get("Original-Recipient")
-                status = (g.get("Status") or "").strip()
-                if rcpt:
-                    info.recipients.append((bare_address(str(rcpt).rpartition(";")[2])[1], status))
-        elif ctype == "message/rfc822":
-            inner = part.get_payload()
-            if isinstance(inner, list) and inner:
-                mid = inner[0].get("Message-ID")
-                if mid:
-                    info.references.append(normalise_message_id(str(mid)))
-        elif ctype == "text/rfc822-headers":
-            m = re.search(r"^Message-ID:\s*(<[^>]+>)", part.get_payload(), re.I | re.M)
-            if m:
-                info.references.append(normalise_message_id(m.group(1)))
-    info.references = [r for r in dict.fromkeys(info.references) if r]
-    return info
+@rule("malformed", "MIME parts nested absurdly deep: held")
+def malformed(m: Incoming) -> Decision | None:
+    deep = [d for d in m.parsed.defects if d.startswith("MIME parts nested")]
+    if deep and not m.released:
+        return Decision("quarantined", "malformed", [error("message", deep[0])])
+    return None
 
 
-def references_of(p: Parsed) -> list[str]:
-    """Message-IDs this message answers, nearest first: In-Reply-To, then References
-    from the newest (References lists the thread oldest first)."""
-    # decoded, as a few libraries encode long ids; normalise_message_id refuses what is unsafe
-    refs = re.findall(r"<[^>]+>", p.header("in-reply-to"))
-    refs += reversed(re.findall(r"<[^>]+>", p.header("references")))
-    out: list[str] = []
-    for r in refs:
-        r = normalise_message_id(r)
-        if r and r not in out:
-            out.append(r)
-    return out
+@rule("suspicious_attachment", "an attachment that may be malicious: held")
+def suspicious_attachment(m: Incoming) -> Decision | None:
+    vetting = m.vetting
+    if vetting.dangerous and not m.released:
+        return Decision("quarantined", "suspicious_attachment", [error(n, r) for n, r in vetting.dangerous])
+    return None
 
 
-def text_references(p: Parsed) -> list[int]:
-    """[LES-nnnnnn] references: the subject's first, then any in the quoted text."""
-    out: list[int] = []
-    for text in (p.subject, p.text[:20000]):
-        if "les-" not in text.lower() and "ſ" not in text:
-            continue        # no reference can be here (the pattern, tried at every place, is slow); ſ is an s to re.I
-        for m in REF_RE.finditer(text):
-            n = int(m.group(2))
-            if n not in out:
-                out.append(n)
-    return out
+@rule("thread", "notes the case the message belongs to and whether mail from it may be answered; never decides")
+def thread(m: Incoming) -> Decision | None:
+    m.facts.no_reply_reason = headers.machine_reason(m.parsed, m.envelope_from)
+    m.facts.case_id = threads.find_case(m.conn, m.parsed, m.facts.references, m.org)
+    return None
 
 
-def subject_reference(p: Parsed) -> int | None:
-    m = REF_RE.search(p.subject)
-    return int(m.group(2)) if m else None
+@rule("attachments_refused", "attachments lesbot does not take: rejected, the sender told which and why")
+def attachments_refused(m: Incoming) -> Decision | None:
+    refused = m.vetting.refused
+    if not refused:
+        return None
+    return Decision("rejected", "attachments", [error(n, r) for n, r in refused],
+                    reply=Reply("attachments_refused"), case_kind="attachments")
+
+
+@rule("thanks", "a courtesy reply in a case's thread with nothing to act on: recorded against the case, never answered")
+def thanks(m: Incoming) -> Decision | None:
+    if m.facts.case_id is not None and not m.vetting.kept and is_courtesy(m.parsed.new_text):
+        return Decision("ignored", "thanks", [error("message", "a courtesy reply with nothing to act on")],
+                        case_id=m.facts.case_id)
+    return None
+
+
+# The order is the meaning: a duplicate before anything else, machine mail before the sender
+# is looked at, who sent it before what it carries, then the thread, then what is in it.
+RULES: list[Rule] = [
+    duplicate, resent, oversize, loop, bounce, read_receipt, auto_reply, auto_responder,
+    sender, list_mail, unknown_sender, spoofed, malformed, suspicious_attachment,
+    thread, attachments_refused, thanks,
+]

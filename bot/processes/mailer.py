@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.mail.oauth import token_from_command, xoauth2_string
-from store.db import audit, utcnow
+from store import outbox as outbox_table
+from store.db import audit, transaction, utcnow
 
 log = logging.getLogger("lesbot.mailer")
 
@@ -128,14 +129,8 @@ class Mailer:
         self.relay = Relay(settings.relay) if settings.relay.host else None
 
     def _write(self, fn):
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            out = fn()
-            self.conn.execute("COMMIT")
-            return out
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        with transaction(self.conn):
+            return fn()
 
     def deliver_due(self, now: datetime | None = None, limit: int = 200) -> dict:
         """Deliver what is due, up to `limit` rows, oldest first.
@@ -145,17 +140,14 @@ class Mailer:
         claimed, handed over and marked sent in its own commit, so after a crash at most one
         row is in doubt, and that one is never resent blindly (state 'unknown')."""
         now_s = (now or datetime.now(timezone.utc)).isoformat()
-        rows = self.conn.execute(
-            "SELECT id, to_addr, envelope_from, msgid, raw, attempts FROM outbox "
-            "WHERE state='queued' AND next_attempt_at<=? ORDER BY id LIMIT ?", (now_s, limit)).fetchall()
+        rows = outbox_table.due(self.conn, now_s, limit)
         if not rows:
             return {"sent": 0, "failed": 0}
         if self.relay:
             return self._deliver_relay(rows)
         # Claiming commits (synchronous=FULL), which also makes durable every earlier commit
         # in the WAL, so no reply goes out whose record could vanish.
-        rows = self._write(lambda: [r for r in rows if self.conn.execute(
-            "UPDATE outbox SET state='sending' WHERE id=? AND state='queued'", (r["id"],)).rowcount])
+        rows = self._write(lambda: [r for r in rows if outbox_table.claim(self.conn, r["id"])])
         sent, failed = [], []
         for r in rows:
             try:
@@ -176,8 +168,7 @@ class Mailer:
     def _deliver_relay(self, rows) -> dict:
         sent = failed = 0
         for r in rows:
-            if not self._write(lambda: self.conn.execute(
-                    "UPDATE outbox SET state='sending' WHERE id=? AND state='queued'", (r["id"],)).rowcount):
+            if not self._write(lambda: outbox_table.claim(self.conn, r["id"])):
                 continue
             try:
                 self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
@@ -196,13 +187,11 @@ class Mailer:
         return {"sent": sent, "failed": failed}
 
     def _mark_sent(self, oid: int) -> None:
-        self.conn.execute("UPDATE outbox SET state='sent', sent_at=?, attempts=attempts+1 WHERE id=?",
-                          (utcnow(), oid))
+        outbox_table.mark_sent(self.conn, oid, utcnow())
         audit(self.conn, "outbox", oid, "sent", "mailer", "relay" if self.relay else "maildir")
 
     def _mark_unknown(self, oid: int, why: str) -> None:
-        self.conn.execute("UPDATE outbox SET state='unknown', attempts=attempts+1, last_error=? WHERE id=?",
-                          (why, oid))
+        outbox_table.mark_unknown(self.conn, oid, why)
         audit(self.conn, "outbox", oid, "unknown", "mailer", why)
 
     def _mark_failed(self, r, e: Exception) -> None:
@@ -210,24 +199,22 @@ class Mailer:
         err = f"{type(e).__name__}: {e}"
         attempts = r["attempts"] + 1
         if attempts >= lim.retry_max_attempts or permanent(e):
-            self.conn.execute("UPDATE outbox SET state='failed', attempts=?, last_error=? WHERE id=?",
-                              (attempts, err, r["id"]))
+            outbox_table.mark_failed(self.conn, r["id"], attempts, err)
             audit(self.conn, "outbox", r["id"], "failed", "mailer", err)
         else:
             delay = min(lim.retry_base_seconds * 2 ** (attempts - 1), 6 * 3600)
             nxt = datetime.now(timezone.utc) + timedelta(seconds=delay)
-            self.conn.execute("UPDATE outbox SET state='queued', attempts=?, last_error=?, next_attempt_at=? "
-                              "WHERE id=?", (attempts, err, nxt.isoformat(), r["id"]))
+            outbox_table.retry_later(self.conn, r["id"], attempts, err, nxt.isoformat())
 
     def recover(self):
         """Rows left 'sending' by a crash. Maildir: back to the queue (the file's name makes that
         safe). Relay: the one row being handed over may have been delivered: 'unknown', for a
         person (`lesbot outbox list --state unknown`, then `outbox resend ID` if it never came)."""
         if self.relay is None:
-            self.conn.execute("UPDATE outbox SET state='queued' WHERE state='sending'")
+            outbox_table.requeue_sending(self.conn)
             return
-        self._write(lambda: [self._mark_unknown(r[0], "lesbot stopped while handing it to the relay")
-                             for r in self.conn.execute("SELECT id FROM outbox WHERE state='sending'").fetchall()])
+        self._write(lambda: [self._mark_unknown(oid, "lesbot stopped while handing it to the relay")
+                             for oid in outbox_table.sending(self.conn)])
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_seconds: float = 5.0):
         self.recover()

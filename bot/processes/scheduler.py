@@ -18,6 +18,7 @@ from handlers.clock import digest
 from handlers.clock import reminders
 from handlers.contract import workdays
 from handlers.contract.periods import LONDON
+from store import schedule as job_runs
 from store.db import open_db, utcnow
 
 log = logging.getLogger("lesbot.scheduler")
@@ -46,10 +47,8 @@ def run_job(name: str, due_at: datetime | None = None, now: datetime | None = No
     settings = _STATE["settings"]
     now = now or datetime.now(timezone.utc)
     due_at = due_at or now
-    conn = open_db(settings.db_path)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    run_id = conn.execute("INSERT INTO job_runs (job, due_at, started_at) VALUES (?,?,?)",
-                          (name, due_at.astimezone(timezone.utc).isoformat(), utcnow())).lastrowid
+    conn = job_runs.open_for_jobs(settings.db_path)
+    run_id = job_runs.start_run(conn, name, due_at.astimezone(timezone.utc).isoformat(), utcnow())
     result, error = None, None
     try:
         if name == "remind":
@@ -66,7 +65,7 @@ def run_job(name: str, due_at: datetime | None = None, now: datetime | None = No
         log.exception("job %s failed", name)
         error = f"{type(e).__name__}: {e}"
     finally:
-        conn.execute("UPDATE job_runs SET finished_at=?, error=? WHERE id=?", (utcnow(), error, run_id))
+        job_runs.finish_run(conn, run_id, utcnow(), error)
         conn.close()
     return result
 
@@ -83,9 +82,7 @@ def missed(settings, conn, now: datetime) -> list[tuple[str, datetime]]:
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
         if latest is None:
             continue
-        ran = conn.execute("SELECT 1 FROM job_runs WHERE job=? AND started_at>=?",
-                           (name, latest.astimezone(timezone.utc).isoformat())).fetchone()
-        if not ran:
+        if not job_runs.ran_since(conn, name, latest.astimezone(timezone.utc).isoformat()):
             out.append((name, latest))
     return out
 

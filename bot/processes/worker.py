@@ -13,10 +13,12 @@ import signal
 import sys
 import threading
 
-from bot.mail.intake import move_spooled, open_spool, spool_path
+from bot.mail.intake import move_spooled, spool_path
 from bot.processes.mailer import Mailer
 from bot.pipeline.pipeline import Pipeline
 from store.db import connect
+from store.messages import connect_for_processing
+from store.spool import checkpoint, open_spool
 
 log = logging.getLogger("lesbot.worker")
 OVERRAN = 75          # exit status: ended on purpose after an overrun; start a fresh worker
@@ -30,10 +32,9 @@ class Processor:
         self.on_reply = on_reply
 
     def run(self):
-        conn = connect(self.settings.db_path)
-        # The message itself was stored with synchronous=FULL; a lost result after a
+        # synchronous=NORMAL: the message itself was stored with FULL; a lost result after a
         # power cut means it is processed again, and the mailer syncs before sending.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn = connect_for_processing(self.settings.db_path)
         pipeline = Pipeline(self.settings, conn, on_reply=self.on_reply)
         spool = open_spool(spool_path(self.settings))
         while not self.stop.is_set():
@@ -42,7 +43,7 @@ class Processor:
                 moved = move_spooled(spool, conn)
                 if not moved:
                     # Quiet moment: fold the spool's WAL back (the intake never does).
-                    spool.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    checkpoint(spool)
                 results = pipeline.process_pending()
                 for r in results:
                     log_result(r)

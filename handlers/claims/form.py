@@ -10,6 +10,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from handlers.claims.payments import nth, submission_day
+
 HEADERS = ["Service", "SNOMED code", "Activity month", "Number", "Unit price (£)", "Total (£)"]
 
 
@@ -28,8 +30,9 @@ def _build(ods_code, org_name, services, catalogue, inbox, today, month) -> byte
     bold = Font(bold=True)
     ws.append(["Local Enhanced Services monthly claim form"])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([f"Email to {inbox} by the 10th of the month. Activity more than 3 months old is not paid. "
-               "Counts only: no patient names or NHS numbers."])
+    # one form for all the practice's services: it gives the catalogue's default day
+    ws.append([f"Email to {inbox} by the {nth(submission_day(catalogue))} of the month. Activity more than 3 "
+               "months old is not paid. Counts only: no patient names or NHS numbers."])
     ws.append([])
     ws.append(["Practice name:", org.name])
     ws.append(["ODS code:", org.ods_code])

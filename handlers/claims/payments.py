@@ -7,16 +7,22 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+from handlers.contract.catalogue import Service
 from handlers.contract.periods import add_months, london, month_start
-from store.db import audit, utcnow
 from handlers.contract.references import reference
+from store import payments as runs_store
+from store.payments import is_closed
+from store.db import audit, transaction, utcnow
 
 RUN_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# The catalogue's submission day for a service that does not set its own
+DEFAULT_SUBMISSION_DAY = Service.model_fields["submission_day"].default
 
 
-def is_closed(conn, run: str) -> bool:
-    return conn.execute("SELECT 1 FROM payment_runs WHERE run=? AND closed_at IS NOT NULL", (run,)).fetchone() \
-        is not None
+def submission_day(catalogue, codes=()) -> int:
+    """The day of the month by which claims for these services must arrive to join that month's run:
+    the earliest of theirs, or the catalogue's default when there are none."""
+    return min((catalogue.get(code).submission_day for code in codes), default=DEFAULT_SUBMISSION_DAY)
 
 
 def run_for(conn, received: datetime, submission_day: int) -> tuple[str, str]:
@@ -24,10 +30,10 @@ def run_for(conn, received: datetime, submission_day: int) -> tuple[str, str]:
     local = london(received)
     this = month_start(local.date())
     if local.day <= submission_day:
-        run, why = this, f"it was received by the {_nth(submission_day)} of {this:%B %Y}"
+        run, why = this, f"it was received by the {nth(submission_day)} of {this:%B %Y}"
     else:
         run = add_months(this, 1)
-        why = (f"it was received after the {_nth(submission_day)} of {this:%B %Y} "
+        why = (f"it was received after the {nth(submission_day)} of {this:%B %Y} "
                f"({local:%-d %B, %H:%M}), so it joins the next run")
     key = f"{run:%Y-%m}"
     while is_closed(conn, key):
@@ -37,23 +43,17 @@ def run_for(conn, received: datetime, submission_day: int) -> tuple[str, str]:
     return key, why
 
 
-def _nth(n: int) -> str:
+def nth(n: int) -> str:
+    """A day of the month as a reply names it: 1st, 2nd, 22nd, 11th."""
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def close(conn, run: str, actor: str) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         if is_closed(conn, run):
             raise ValueError(f"payment run {run} is already closed")
-        conn.execute("INSERT INTO payment_runs (run, closed_at, closed_by) VALUES (?,?,?) "
-                     "ON CONFLICT(run) DO UPDATE SET closed_at=excluded.closed_at, closed_by=excluded.closed_by",
-                     (run, utcnow(), actor))
+        runs_store.mark_closed(conn, run, utcnow(), actor)
         audit(conn, "payment_run", run, "closed", actor)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 # -- the schedule: what a run pays, per practice and service --------------------------------
@@ -89,11 +89,7 @@ def lines(conn, run: str, catalogue=None) -> list[Line]:
     if catalogue is None:
         from handlers.contract.catalogue import load
         catalogue = load()
-    rows = conn.execute(
-        "SELECT c.org_code, o.name, c.service, c.tariff_pence, sum(c.count) AS n, sum(c.amount_pence) AS pence, "
-        "group_concat(DISTINCT c.month) AS months, group_concat(DISTINCT c.case_id) AS cases "
-        "FROM claims c LEFT JOIN orgs o ON o.ods_code=c.org_code WHERE c.run=? AND c.state='accepted' "
-        "GROUP BY c.org_code, c.service, c.tariff_pence", (run,)).fetchall()
+    rows = runs_store.schedule_rows(conn, run)
     out = []
     for r in rows:
         svc = catalogue.get(r["service"])       # a service since dropped from the catalogue keeps its code
@@ -142,8 +138,7 @@ def run_label(run: str) -> str:
 
 
 def run_status(conn, run: str) -> str:
-    r = conn.execute("SELECT closed_at, closed_by FROM payment_runs WHERE run=? AND closed_at IS NOT NULL",
-                     (run,)).fetchone()
+    r = runs_store.run_closed(conn, run)
     if r is None:
         return "open: claims may still join this run"
     when = london(datetime.fromisoformat(r["closed_at"]))

@@ -12,6 +12,7 @@ import textwrap
 from datetime import datetime
 
 from handlers.contract.periods import LONDON, add_months, month_start
+from store import reports
 
 DPI = 200            # drawn at twice the size it is shown, so it stays sharp on high-density screens
 SCALE = 2
@@ -36,9 +37,7 @@ def figure(conn, now: datetime, catalogue):
     months = [add_months(first, i) for i in range(12)]
     keys = [f"{m:%Y-%m}" for m in months]
     data: dict[str, list[float]] = {}
-    for service, month, pence in conn.execute(
-            "SELECT service, month, sum(amount_pence) FROM claims WHERE state='accepted' AND month>=? "
-            "GROUP BY service, month", (keys[0],)):
+    for service, month, pence in reports.accepted_pence_by_service_month(conn, keys[0]):
         if month in keys:
             data.setdefault(service, [0.0] * 12)[keys.index(month)] = (pence or 0) / 100
     # room below the plot for one legend row per service

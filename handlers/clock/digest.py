@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from handlers.returns import activity
 from handlers.contract import dates
+from handlers.contract import workdays
 from handlers.clock import held
 from bot.mail import outbox
 from handlers.clock.chart import claims_chart, data_uri
@@ -19,7 +20,8 @@ from handlers.contract.periods import LONDON, add_months, label, month_start
 from handlers.clock.reminders import at_time, not_claimed
 from bot.mail.compose import build, render
 from handlers.contract.references import reference
-from store.db import audit, reserve_case_ids, utcnow
+from store import reports
+from store.db import audit, reserve_case_ids, transaction
 
 log = logging.getLogger("lesbot.digest")
 
@@ -53,8 +55,7 @@ def window(conn, settings, now: datetime, period: str) -> tuple[str, datetime]:
     if period == "month":
         return f"{today:%Y-%m}", at_time(add_months(month_start(today), -1).replace(
             day=settings.digest.monthly_day), settings.digest.time)
-    last = conn.execute("SELECT max(created_at) FROM digests WHERE period='day' AND state='sent' AND created_at<?",
-                        (_iso(now),)).fetchone()[0]
+    last = reports.last_daily_digest(conn, _iso(now))
     return today.isoformat(), datetime.fromisoformat(last) if last else now - timedelta(days=1)
 
 
@@ -63,131 +64,138 @@ def gather(conn, settings, now: datetime, period: str) -> Digest:
     d = Digest(period, key, since, now)
     today = now.astimezone(LONDON).date()
     s, n = _iso(since), _iso(now)
-    q = conn.execute
-    names = {r[0]: r[1] for r in q("SELECT ods_code, name FROM orgs")}
+    names = reports.org_names(conn)
+    d.data.update(_came_in(conn, s, n))
+    d.data.update(_payment_run(conn, settings, names, today, period, s, n))
+    # who has not claimed last month yet
+    last_month = add_months(month_start(today), -1)
+    d.data["not_claimed_month"] = label(last_month)
+    d.data["not_claimed"] = [{"practice": names.get(c, c), "ods_code": c, "services": ", ".join(v)}
+                             for c, v in sorted(not_claimed(conn, settings, last_month).items())]
+    d.data.update(_reconciliation(conn, names, today))
+    d.data.update(_overdue(conn, settings, names, today, s, n))
+    d.data.update(_imsk(conn, names, s, n))
+    d.data.update(_training(conn, names, today))
+    d.data.update(_needs_a_human(conn, settings, s, n))
+    d.data["since"] = since.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
+    d.data["now"] = now.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
+    d.data["period"] = period
+    return d
 
-    # what came in
-    rows = q("SELECT kind, state, count(*) FROM messages WHERE processed_at>=? AND processed_at<? "
-             "GROUP BY kind, state", (s, n)).fetchall()
+
+def _came_in(conn, s: str, n: str) -> dict:
+    """Messages processed in the window, per kind and state."""
     came: dict[str, dict] = {}
     other = 0
-    for kind, state, count in rows:
+    for kind, state, count in reports.messages_by_kind(conn, s, n):
         if kind in KIND_NAMES:
             came.setdefault(KIND_NAMES[kind], dict.fromkeys(STATES, 0))
             came[KIND_NAMES[kind]][state] = came[KIND_NAMES[kind]].get(state, 0) + count
         else:
             other += count          # duplicates, auto-replies, bounces, loops
-    d.data["came_in"] = [{"what": k, **v, "total": sum(v.values())} for k, v in sorted(came.items())]
-    d.data["machine_mail"] = other
+    return {"came_in": [{"what": k, **v, "total": sum(v.values())} for k, v in sorted(came.items())],
+            "machine_mail": other}
 
-    # the payment run
+
+def _payment_run(conn, settings, names: dict, today: date, period: str, s: str, n: str) -> dict:
+    """The next payment run's lines, claims rejected and claims that came too late for their month's run."""
     run = f"{today:%Y-%m}" if period == "month" or today.day <= 10 else f"{add_months(month_start(today), 1):%Y-%m}"
-    d.data["run"] = label(date.fromisoformat(run + "-01"))
-    lines = [dict(r) for r in q(
-        "SELECT org_code, service, sum(count) n, sum(amount_pence) pence FROM claims WHERE run=? AND state='accepted' "
-        "GROUP BY org_code, service ORDER BY org_code, service", (run,))]
+    lines = [dict(r) for r in reports.run_lines(conn, run)]
     cat = settings.catalogue
     for r in lines:
         r["practice"] = names.get(r["org_code"], r["org_code"])
         svc = cat.get(r["service"])
         r["service_name"] = svc.name if svc else r["service"]
         r["amount"] = f"{r['pence'] / 100:,.2f}"
-    d.data["run_lines"] = lines
-    d.data["run_total"] = f"{sum(r['pence'] for r in lines) / 100:,.2f}"
-    d.data["rejected"] = [dict(r) | {"practice": names.get(r["org_code"], r["org_code"])} for r in q(
-        "SELECT org_code, reason, count(*) n FROM claims WHERE state='rejected' AND created_at>=? AND created_at<? "
-        "GROUP BY org_code, reason ORDER BY org_code", (s, n))]
+    rejected = [dict(r) | {"practice": names.get(r["org_code"], r["org_code"])}
+                for r in reports.rejected_claims(conn, s, n)]
     late = {}
-    for r in q("SELECT org_code, created_at, run FROM claims WHERE state='accepted' AND created_at>=? AND created_at<?",
-               (s, n)):
+    for r in reports.accepted_claims(conn, s, n):
         received = datetime.fromisoformat(r["created_at"]).astimezone(LONDON).date()
         if r["run"] > f"{received:%Y-%m}":
             late[r["org_code"]] = late.get(r["org_code"], 0) + 1
-    d.data["late_claims"] = [{"practice": names.get(c, c), "ods_code": c, "lines": k} for c, k in sorted(late.items())]
+    return {"run": label(date.fromisoformat(run + "-01")), "run_lines": lines,
+            "run_total": f"{sum(r['pence'] for r in lines) / 100:,.2f}", "rejected": rejected,
+            "late_claims": [{"practice": names.get(c, c), "ods_code": c, "lines": k} for c, k in sorted(late.items())]}
 
-    # who has not claimed last month yet
-    last_month = add_months(month_start(today), -1)
-    d.data["not_claimed_month"] = label(last_month)
-    d.data["not_claimed"] = [{"practice": names.get(c, c), "ods_code": c, "services": ", ".join(v)}
-                             for c, v in sorted(not_claimed(conn, settings, last_month).items())]
 
-    # reconciliation
+def _reconciliation(conn, names: dict, today: date) -> dict:
     flags = _one_per_practice(activity.reconcile(conn, today), "no_register")
     shown, per_kind = [], {}
     for f in flags:            # the first few of each kind; `lesbot reconcile` lists them all
         per_kind[f["kind"]] = per_kind.get(f["kind"], 0) + 1
         if per_kind[f["kind"]] <= FLAGS_SHOWN:
             shown.append(f | {"practice": names.get(f["ods_code"], f["ods_code"])})
-    d.data["flags"] = shown
-    d.data["flags_more"] = {k.replace("_", " "): n - FLAGS_SHOWN for k, n in per_kind.items() if n > FLAGS_SHOWN}
+    return {"flags": shown,
+            "flags_more": {k.replace("_", " "): n - FLAGS_SHOWN for k, n in per_kind.items() if n > FLAGS_SHOWN}}
 
-    # overdue outcomes and recalls (counts per practice)
+
+def _overdue(conn, settings, names: dict, today: date, s: str, n: str) -> dict:
+    """Overdue outcomes and recalls (counts per practice), and untoward events reported late."""
     last_chase = settings.reminders.outcome_chase_days[-1]
     overdue = {}
-    for r in q("SELECT id, receiving_code, forwarded_at FROM referrals WHERE state='forwarded' AND outcome_due<?",
-               (today.isoformat(),)):
+    for r in reports.overdue_referrals(conn, today.isoformat()):
         o = overdue.setdefault(r["receiving_code"], {"n": 0, "chased_out": []})
         o["n"] += 1
         passed = datetime.fromisoformat(r["forwarded_at"]).astimezone(LONDON).date()
         if (today - passed).days >= last_chase:
             o["chased_out"].append(reference(r["id"]))
-    d.data["overdue_outcomes"] = [{"practice": names.get(c, c), "ods_code": c, "n": v["n"],
-                                   "chased_out": ", ".join(v["chased_out"])} for c, v in sorted(overdue.items())]
-    d.data["overdue_recalls"] = [{"practice": names.get(r[0], r[0]), "ods_code": r[0], "n": r[1], "oldest": dates.uk(r[2])}
-                                 for r in q("SELECT practice_code, count(*), min(next_due) FROM register WHERE "
-                                            "status='active' AND next_due<? GROUP BY practice_code ORDER BY practice_code",
-                                            (today.isoformat(),))]
-    d.data["late_events"] = [{"practice": names.get(r["org_code"], r["org_code"]), "kind": r["kind"],
-                              "hours": f"{r['hours']:.0f}" if r["hours"] is not None else "?",
-                              "reference": reference(r["case_id"]) if r["case_id"] else ""}
-                             for r in q("SELECT org_code, kind, hours, case_id FROM events WHERE late=1 AND "
-                                        "reported_at>=? AND reported_at<? ORDER BY id", (s, n))]
+    return {
+        "overdue_outcomes": [{"practice": names.get(c, c), "ods_code": c, "n": v["n"],
+                              "chased_out": ", ".join(v["chased_out"])} for c, v in sorted(overdue.items())],
+        "overdue_recalls": [{"practice": names.get(r[0], r[0]), "ods_code": r[0], "n": r[1], "oldest": dates.uk(r[2])}
+                            for r in reports.overdue_recalls(conn, today.isoformat())],
+        "late_events": [{"practice": names.get(r["org_code"], r["org_code"]), "kind": r["kind"],
+                         "hours": f"{r['hours']:.0f}" if r["hours"] is not None else "?",
+                         "reference": reference(r["case_id"]) if r["case_id"] else ""}
+                        for r in reports.late_events(conn, s, n)]}
 
-    # IMSK: referral variation per referring practice (seed 002), and the standards
+
+def _imsk(conn, names: dict, s: str, n: str) -> dict:
+    """IMSK: referral variation per referring practice (seed 002), and the standards."""
     imsk = []
-    for r in q("SELECT referrer_code, count(*) n, sum(state='returned') returned, "
-               "sum(triage_ok IS NOT NULL) triaged, sum(triage_ok=1) triaged_ok, "
-               "sum(appointment_ok IS NOT NULL) appts, sum(appointment_ok=1) appts_ok FROM imsk_referrals "
-               "WHERE kind='gp' AND received_at>=? AND received_at<? GROUP BY referrer_code ORDER BY referrer_code",
-               (s, n)):
+    for r in reports.imsk_by_referrer(conn, s, n):
         imsk.append({"ods_code": r["referrer_code"], "practice": names.get(r["referrer_code"], r["referrer_code"]),
                      "n": r["n"], "returned": r["returned"], "triaged_pct": _pct(r["triaged_ok"], r["triaged"]),
                      "appt_pct": _pct(r["appts_ok"], r["appts"])})
-    d.data["imsk"] = imsk
-    d.data["imsk_returned"] = [{"reason": "under 18" if "under 18" in (r[0] or "") else
-                                "practice not covered" if "covers" in (r[0] or "") else (r[0] or "")[:80],
-                                "n": r[1]} for r in q(
-        "SELECT return_reason, count(*) FROM imsk_referrals WHERE state='returned' AND received_at>=? "
-        "AND received_at<? GROUP BY return_reason", (s, n))]
-    d.data["imsk_waiting"] = q("SELECT count(*) FROM imsk_referrals WHERE state='awaiting_triage'").fetchone()[0]
-    d.data["training"] = [dict(r) | {"practice": names.get(r["org_code"], r["org_code"]),
-                                     "ends": dates.uk(r["commitment_ends"]), "done": dates.uk(r["training_completed_on"]),
-                                     "status": ("in training" if not r["commitment_ends"] else
-                                                "commitment ended" if r["commitment_ends"] < today.isoformat() else
-                                                "in commitment")}
-                          for r in q("SELECT org_code, gpwsi, commitment_years, training_completed_on, commitment_ends "
-                                     "FROM training_applications WHERE state='approved' ORDER BY id")]
-    d.data["training_pending"] = q("SELECT count(*) FROM training_applications WHERE state IN "
-                                   "('incomplete','with_panel')").fetchone()[0]
+    returned = [{"reason": "under 18" if "under 18" in (r[0] or "") else
+                 "practice not covered" if "covers" in (r[0] or "") else (r[0] or "")[:80],
+                 "n": r[1]} for r in reports.imsk_returned(conn, s, n)]
+    return {"imsk": imsk, "imsk_returned": returned, "imsk_waiting": reports.imsk_awaiting_triage(conn)}
 
-    # what needs a human: each message a person should answer or act on (bot/held.py)
-    d.data["human"] = held.needs_a_human(conn, s, n)["groups"]
-    d.data["quarantined_n"] = q("SELECT count(*) FROM messages WHERE state='quarantined'").fetchone()[0]
-    d.data["failed_n"] = q("SELECT count(*) FROM messages WHERE state='failed'").fetchone()[0]
-    d.data["failed_outbox_n"] = q("SELECT count(*) FROM outbox WHERE state IN ('failed','held','unknown')"
-                                  ).fetchone()[0]
-    d.data["capped"] = held.held_replies(conn, s, n)
-    d.data["cap"] = settings.limits.replies_per_sender_per_day
-    d.data["bounces"] = [dict(r) for r in q(
-        "SELECT b.recipient, b.status, b.hard, c.kind FROM bounces b LEFT JOIN cases c ON c.id=b.case_id "
-        "WHERE b.at>=? AND b.at<? ORDER BY b.id", (s, n))]
-    d.data["refused_reminders"] = [dict(r) for r in q(
-        "SELECT kind, org_code, why, count(*) n FROM reminders WHERE state='refused' AND sent_at>=? AND sent_at<? "
-        "GROUP BY kind, org_code, why", (s, n))]
-    d.data["since"] = since.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
-    d.data["now"] = now.astimezone(LONDON).strftime("%-d %B %Y %H:%M")
-    d.data["period"] = period
-    return d
+
+def _training(conn, names: dict, today: date) -> dict:
+    training = [dict(r) | {"practice": names.get(r["org_code"], r["org_code"]),
+                           "ends": dates.uk(r["commitment_ends"]), "done": dates.uk(r["training_completed_on"]),
+                           "status": ("in training" if not r["commitment_ends"] else
+                                      "commitment ended" if r["commitment_ends"] < today.isoformat() else
+                                      "in commitment")}
+                for r in reports.approved_training(conn)]
+    return {"training": training, "training_pending": reports.training_pending(conn)}
+
+
+def _needs_a_human(conn, settings, s: str, n: str) -> dict:
+    """Each message a person should answer or act on (held.py), and what did not go out."""
+    return {
+        "human": held.needs_a_human(conn, s, n)["groups"],
+        "quarantined_n": reports.messages_in_state(conn, "quarantined"),
+        "failed_n": reports.messages_in_state(conn, "failed"),
+        "failed_outbox_n": reports.outbox_not_delivered(conn),
+        "capped": held.held_replies(conn, s, n),
+        "cap": settings.limits.replies_per_sender_per_day,
+        "bounces": [dict(r) for r in reports.bounces(conn, s, n)],
+        "refused_reminders": [dict(r) for r in reports.refused_reminders(conn, s, n)]}
+
+
+def daily(settings, conn, now: datetime) -> dict | None:
+    """The daily digest, on working days only (closures in settings.calendar)."""
+    if not workdays.is_working_day(now.astimezone(LONDON).date(), tuple(settings.calendar.closures)):
+        return None
+    return run(settings, conn, now, "day")
+
+
+def monthly(settings, conn, now: datetime) -> dict:
+    return run(settings, conn, now, "month")
 
 
 def _one_per_practice(flags: list[dict], kind: str) -> list[dict]:
@@ -253,8 +261,7 @@ def run(settings, conn, now: datetime, period: str = "day", dry_run: bool = Fals
     d = gather(conn, settings, now, period)
     if with_chart if with_chart is not None else (period == "month" and settings.digest.chart):
         d.chart = chart(conn, now, settings.catalogue)
-    done = conn.execute("SELECT state, case_id, why FROM digests WHERE period=? AND key=?",
-                        (period, d.key)).fetchone()
+    done = reports.digest_record(conn, period, d.key)
     result = {"period": period, "key": d.key, "digest": d, "sent": False, "why": ""}
     if dry_run:
         # nothing is sent or recorded, so there is no reference to give
@@ -272,30 +279,22 @@ def run(settings, conn, now: datetime, period: str = "day", dry_run: bool = Fals
     # what is printed is read on screen, where no cid: part is attached
     result["text"], result["html"] = text, render_digest(settings, d, ref, inline=True)[2] if d.chart else html
     to = settings.contract_team
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state) VALUES (?,?,NULL,'digest','sent')",
-                     (case_id, utcnow()))
-        refused, msgid = "no contract_team address is set", None
-        if to:
-            msgid, raw = build(settings, to=to, subject=subject, text=text, html=html, ref=ref,
-                               auto_submitted="auto-generated",
-                               images=[("chart", d.chart)] if d.chart else None)
-            _, refused = outbox.queue(conn, settings, to, f"[{ref}] {subject}", msgid, raw, case_id,
-                                      actor="scheduler", cap=False)
-        conn.execute("INSERT INTO digests (period, key, since, created_at, case_id, msgid, state, why) "
-                     "VALUES (?,?,?,?,?,?,?,?)", (period, d.key, _iso(d.since), _iso(now), case_id, msgid,
-                                                  "refused" if refused else "sent", refused or None))
-        audit(conn, "digest", case_id, "refused" if refused else "sent", "scheduler",
-              {"period": period, "key": d.key, "why": refused or None})
-        conn.execute("COMMIT")
-    except sqlite3.IntegrityError:
-        conn.execute("ROLLBACK")
+        with transaction(conn):
+            reports.add_digest_case(conn, case_id)
+            refused, msgid = "no contract_team address is set", None
+            if to:
+                msgid, raw = build(settings, to=to, subject=subject, text=text, html=html, ref=ref,
+                                   auto_submitted="auto-generated",
+                                   images=[("chart", d.chart)] if d.chart else None)
+                _, refused = outbox.queue(conn, settings, to, f"[{ref}] {subject}", msgid, raw, case_id,
+                                          actor="scheduler", cap=False)
+            reports.record_digest(conn, period, d.key, _iso(d.since), _iso(now), case_id, msgid, refused)
+            audit(conn, "digest", case_id, "refused" if refused else "sent", "scheduler",
+                  {"period": period, "key": d.key, "why": refused or None})
+    except sqlite3.IntegrityError:      # rolled back
         result["why"] = f"the {period} digest for {d.key} was sent by another run"
         return result
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     result.update(sent=not refused, why=refused or "", reference=ref)
     log.info("%s digest %s: %s", period, d.key, refused or "queued")
     return result

@@ -14,6 +14,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from datetime import datetime, timezone
 
+from store import reports
 from store.directory import org_for
 from handlers.contract.periods import LONDON
 from handlers.contract.references import reference
@@ -48,21 +49,10 @@ def held_replies(conn, since: str | None = None, until: str | None = None,
                  message_ids: list[int] | None = None) -> dict:
     """Replies the daily cap held back, for messages processed in [since, until) (UTC ISO
     strings) or for the given message ids: {"replies", "senders", "by_sender": [{who, n}]}."""
-    where, args = ["no_reply_reason LIKE ?"], [CAP_REASON + "%"]
-    if since:
-        where.append("processed_at>=?")
-        args.append(since)
-    if until:
-        where.append("processed_at<?")
-        args.append(until)
-    if message_ids is not None:
-        if not message_ids:
-            return {"replies": 0, "senders": 0, "by_sender": []}
-        where.append(f"id IN ({','.join('?' * len(message_ids))})")
-        args += list(message_ids)
-    rows = conn.execute("SELECT from_addr, org_code, count(*) FROM messages WHERE " + " AND ".join(where) +
-                        " GROUP BY from_addr, org_code ORDER BY count(*) DESC, from_addr", args).fetchall()
-    names = _names(conn)
+    if message_ids is not None and not message_ids:
+        return {"replies": 0, "senders": 0, "by_sender": []}
+    rows = reports.capped_replies(conn, CAP_REASON, since, until, message_ids)
+    names = reports.org_names(conn)
     return {"replies": sum(r[2] for r in rows), "senders": len(rows),
             "by_sender": [{"who": _who(names, r[1], r[0]), "n": r[2]} for r in rows]}
 
@@ -70,32 +60,20 @@ def held_replies(conn, since: str | None = None, until: str | None = None,
 def needs_a_human(conn, since: str, until: str) -> dict:
     """{"groups": [{title, hint, n, entries: [{reference, label, who, received, summary}], more}]}.
     Mail no handler understood counts for [since, until); the rest is listed while it waits."""
-    names = _names(conn)
+    names = reports.org_names(conn)
     groups = []
 
-    def group(title, hint, sql, args, summary, outgoing=False):
-        # the first SHOWN rows and the count: a flood of spam in quarantine costs no more than this
-        n = conn.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]
-        rows = [dict(r) for r in conn.execute(f"{sql} LIMIT {SHOWN}", args)]
+    def group(title, hint, found, summary, outgoing=False):
+        n, rows = found
         groups.append(_group(title, hint, n, rows, summary, names, conn, outgoing))
 
     group("Questions and mail lesbot could not place", "lesbot messages show ID",
-          "SELECT id, case_id, received_at, org_code, from_addr, envelope_from, kind, reading, no_reply_reason "
-          "FROM messages WHERE processed_at>=? AND processed_at<? AND (kind='enquiry' OR "
-          "(kind='template_request' AND state='rejected')) ORDER BY id", (since, until), _enquiry)
-    group("Quarantined messages", "lesbot quarantine list",
-          "SELECT id, case_id, received_at, org_code, from_addr, envelope_from, kind FROM messages "
-          "WHERE state='quarantined' ORDER BY id", (),
+          reports.unplaced_messages(conn, since, until, SHOWN), _enquiry)
+    group("Quarantined messages", "lesbot quarantine list", reports.quarantined_messages(conn, SHOWN),
           lambda r: QUARANTINE.get(r["kind"] or "", "held for a person: " + (r["kind"] or "message").replace("_", " ")))
-    group("Failed messages", "lesbot messages list --state failed; retry ID",
-          # a message that failed while being decided has no sender recorded: its From header says
-          "SELECT id, case_id, received_at, org_code, from_addr, envelope_from, kind, error, "
-          "CASE WHEN coalesce(from_addr, '')='' THEN substr(raw, 1, 16384) END head FROM messages "
-          "WHERE state='failed' ORDER BY id", (), _failed)
-    group("Outgoing mail failed, held or unknown", "lesbot outbox list",
-          "SELECT o.id, o.case_id, o.created_at received_at, NULL org_code, o.to_addr from_addr, "
-          "NULL envelope_from, o.state, c.kind FROM outbox o LEFT JOIN cases c ON c.id=o.case_id "
-          "WHERE o.state IN ('failed','held','unknown') ORDER BY o.id", (),
+    group("Failed messages", "lesbot messages list --state failed; retry ID", reports.failed_messages(conn, SHOWN),
+          _failed)
+    group("Outgoing mail failed, held or unknown", "lesbot outbox list", reports.outgoing_not_delivered(conn, SHOWN),
           lambda r: f"{(r['kind'] or 'reply').replace('_', ' ')} to {r['from_addr']}: "
                     f"{OUTGOING.get(r['state'], r['state'])}", outgoing=True)
     return {"groups": groups}
@@ -156,10 +134,6 @@ def _from_header(head: bytes | None) -> str:
         return parseaddr(str(msg.get("From", "")))[1].lower()
     except Exception:         # a header too broken to read: the domain is then unknown
         return ""
-
-
-def _names(conn) -> dict:
-    return {r[0]: r[1] for r in conn.execute("SELECT ods_code, name FROM orgs")}
 
 
 def _org_of(conn, address: str | None) -> str | None:

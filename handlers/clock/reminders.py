@@ -1,9 +1,12 @@
 """Reminders the scheduler sends: claims due, money about to be lost, referral
-outcomes to chase, denosumab recalls.
+outcomes to chase, denosumab recalls, IMSK triage due or overdue.
 
 Each reminder item has a key (kind + what + period). An email is committed in one
 transaction with the keys of everything it reminds about (UNIQUE), so a reminder
 is never sent twice: not after a restart, not when runs overlap, not on catch-up.
+
+KINDS names each kind of reminder with the function that finds what is due; `due`
+asks each in turn (those switched on in settings.reminders).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Callable
 
 from handlers.returns import activity
 from handlers import casework
@@ -21,7 +25,8 @@ from handlers.contract import workdays
 from handlers.contract.periods import LONDON, add_months, label, month_start
 from bot.mail.compose import build, render
 from handlers.contract.references import reference
-from store.db import audit, reserve_case_ids, utcnow
+from store import reminders as store
+from store.db import audit, reserve_case_ids, transaction
 
 log = logging.getLogger("lesbot.reminders")
 
@@ -40,10 +45,6 @@ class Email:
 def at_time(d: date, clock: str) -> datetime:
     h, m, *s = (int(x) for x in clock.split(":"))
     return datetime.combine(d, time(h, m, s[0] if s else 0), LONDON)
-
-
-def _practices(conn):
-    return conn.execute("SELECT ods_code, name, services FROM orgs WHERE kind='practice' ORDER BY ods_code").fetchall()
 
 
 def claims_occasion(settings, now: datetime) -> date | None:
@@ -67,7 +68,7 @@ def not_claimed(conn, settings, month: date) -> dict[str, list[str]]:
     quarterly ones when MONTH ends a quarter."""
     cat = settings.catalogue
     out = {}
-    for p in _practices(conn):
+    for p in store.practices(conn):
         missing = []
         for code in filter(None, (p["services"] or "").split(";")):
             svc = cat.get(code)
@@ -79,119 +80,165 @@ def not_claimed(conn, settings, month: date) -> dict[str, list[str]]:
                 key = f"{add_months(month, -2):%Y-%m}"
             else:
                 key = f"{month:%Y-%m}"
-            if not conn.execute("SELECT 1 FROM claims WHERE org_code=? AND service=? AND month=? AND state='accepted'",
-                                (p["ods_code"], code, key)).fetchone():
+            if not store.has_accepted_claim(conn, p["ods_code"], code, key):
                 missing.append(svc.name + (" (quarter)" if svc.period == "quarterly" else ""))
         if missing:
             out[p["ods_code"]] = missing
     return out
 
 
+# -- each kind of reminder: (conn, settings, now, fresh) -> emails; fresh(kind, key) is False once sent
+def claims_due(conn, settings, now: datetime, fresh) -> list[Email]:
+    """Practices that have not claimed last month yet, on the claims-due days."""
+    occasion = claims_occasion(settings, now)
+    if not occasion:
+        return []
+    today = now.astimezone(LONDON).date()
+    month = add_months(month_start(today), -1)
+    out = []
+    for code, services in not_claimed(conn, settings, month).items():
+        key = f"{code}:{month:%Y-%m}:{occasion.day}"
+        to = casework.address_of(conn, code)
+        if to and fresh("claims_due", key):
+            out.append(Email("claims_due", code, to, "reminder_claims_due",
+                             {"month": label(month), "services": services,
+                              "deadline": dates.uk(today.replace(day=10))}, [key]))
+    return out
+
+
+def money_at_risk(conn, settings, now: datetime, fresh) -> list[Email]:
+    """Recorded activity not claimed, within money_at_risk_days of the last day it can be."""
+    s, today = settings.reminders, now.astimezone(LONDON).date()
+    by_org: dict[str, list[dict]] = {}
+    for f in activity.reconcile(conn, today):
+        if f["kind"] != "unclaimed":
+            continue
+        left = (date.fromisoformat(f["claim_by"]) - today).days
+        key = f"{f['ods_code']}:{f['service']}:{f['period']}"
+        if 0 <= left <= s.money_at_risk_days and fresh("money_at_risk", key):
+            svc = settings.catalogue.get(f["service"])
+            by_org.setdefault(f["ods_code"], []).append({
+                "key": key, "service": svc.name if svc else f["service"],
+                "month": label(date.fromisoformat(f["period"] + "-01")), "missing": f["missing"],
+                "claim_by": dates.uk(f["claim_by"])})
+    out = []
+    for code, items in sorted(by_org.items()):
+        to = casework.address_of(conn, code)
+        if to:
+            out.append(Email("money_at_risk", code, to, "reminder_money_at_risk", {"items": items},
+                             [i["key"] for i in items]))
+    return out
+
+
+def outcome_chase(conn, settings, now: datetime, fresh) -> list[Email]:
+    """Referrals passed on with no outcome yet, at each of outcome_chase_days."""
+    s, today = settings.reminders, now.astimezone(LONDON).date()
+    out = []
+    for r in store.forwarded_referrals(conn):
+        passed = datetime.fromisoformat(r["forwarded_at"]).astimezone(LONDON).date()
+        age = (today - passed).days
+        stages = [n for n, d in enumerate(s.outcome_chase_days, start=1) if age >= d]
+        if not stages:
+            continue
+        stage = stages[-1]
+        key = f"{r['id']}:{stage}"
+        to = casework.address_of(conn, r["receiving_code"])
+        if to and fresh("outcome_chase", key):
+            out.append(Email("outcome_chase", r["receiving_code"], to, "reminder_outcome_chase", {
+                "stage": stage, "last": stage == len(s.outcome_chase_days), "days": age,
+                "passed_on": dates.uk(passed), "joint": r["joint"] or "",
+                "patient": f"NHS number ending {r['nhs_number'][-4:]}" if r["nhs_number"] else ""},
+                [key], case_id=r["id"]))
+    return out
+
+
+def recall(conn, settings, now: datetime, fresh) -> list[Email]:
+    """Denosumab patients due soon, or overdue by recall_days_overdue, per practice."""
+    s, today = settings.reminders, now.astimezone(LONDON).date()
+    by_org: dict[str, list[dict]] = {}
+    soon = (today + timedelta(days=s.recall_days_before)).isoformat()
+    late = (today - timedelta(days=s.recall_days_overdue)).isoformat()
+    for r in store.recalls_due_by(conn, soon):
+        if r["next_due"] <= late:
+            stage = "overdue"
+        elif r["next_due"] >= today.isoformat():
+            stage = "due"
+        else:
+            continue          # overdue, but not yet by the set number of days
+        key = f"{r['id']}:{r['next_due']}:{stage}"
+        if fresh("recall", key):
+            patient = casework.loads(r["patient"])
+            by_org.setdefault(r["practice_code"], []).append({
+                "key": key, "stage": stage, "due": dates.uk(r["next_due"]),
+                "nhs_number": nhs.display(r["nhs_number"]), "name": patient.get("name", ""),
+                "reference": reference(r["case_id"]) if r["case_id"] else ""})
+    out = []
+    for code, items in sorted(by_org.items()):
+        to = casework.address_of(conn, code)
+        if to:
+            out.append(Email("recall", code, to, "reminder_recall", {
+                "due": [i for i in items if i["stage"] == "due"],
+                "overdue": [i for i in items if i["stage"] == "overdue"],
+                "days_before": s.recall_days_before, "days_overdue": s.recall_days_overdue},
+                [i["key"] for i in items]))
+    return out
+
+
+def imsk_triage_due(conn, settings, now: datetime, fresh) -> list[Email]:
+    """IMSK referrals whose triage is due today, to the triage team."""
+    today = now.astimezone(LONDON).date().isoformat()
+    return _imsk_triage("imsk_triage_due", settings.imsk.triage_team, store.imsk_triage_due_on(conn, today), fresh)
+
+
+def imsk_triage_overdue(conn, settings, now: datetime, fresh) -> list[Email]:
+    """IMSK referrals whose triage is overdue, to the service lead."""
+    today = now.astimezone(LONDON).date().isoformat()
+    return _imsk_triage("imsk_triage_overdue", settings.imsk.service_lead,
+                        store.imsk_triage_due_before(conn, today), fresh)
+
+
+def _imsk_triage(kind: str, to: str, rows, fresh) -> list[Email]:
+    items = [{"key": f"{r['id']}:{kind}", "reference": reference(r["id"]), "due": dates.uk(r["triage_due"]),
+              "urgent": r["urgency"] == "urgent" or r["red_flags"] == 1} for r in rows]
+    items = [i for i in items if fresh(kind, i["key"])]
+    if to and items:
+        return [Email(kind, "", to, "reminder_imsk_triage", {"items": items, "overdue": kind.endswith("overdue")},
+                      [i["key"] for i in items])]
+    return []
+
+
+@dataclass(frozen=True)
+class Reminder:
+    kind: str
+    about: str
+    setting: str | None            # the settings.reminders switch; None: always on
+    find: Callable[..., list[Email]]
+
+
+KINDS = [
+    Reminder("claims_due", "practices that have not claimed last month, on the claims-due days",
+             "claims_due", claims_due),
+    Reminder("money_at_risk", "recorded activity about to pass its last day for claiming", "money_at_risk",
+             money_at_risk),
+    Reminder("outcome_chase", "referral outcomes not yet recorded, chased in stages", "outcome_chase",
+             outcome_chase),
+    Reminder("recall", "denosumab patients due soon or overdue", "recall", recall),
+    Reminder("imsk_triage_due", "IMSK triage due today, to the triage team", None, imsk_triage_due),
+    Reminder("imsk_triage_overdue", "IMSK triage overdue, to the service lead", None, imsk_triage_overdue),
+]
+
+
 def due(conn, settings, now: datetime) -> list[Email]:
     """Every reminder email that is due at NOW and not sent before."""
-    s = settings.reminders
-    today = now.astimezone(LONDON).date()
-    out: list[Email] = []
-    sent = {(r[0], r[1]) for r in conn.execute("SELECT kind, key FROM reminders")}
+    sent = store.sent_keys(conn)
 
     def fresh(kind, key):
         return (kind, key) not in sent
 
-    if s.claims_due:
-        occasion = claims_occasion(settings, now)
-        if occasion:
-            month = add_months(month_start(today), -1)
-            for code, services in not_claimed(conn, settings, month).items():
-                key = f"{code}:{month:%Y-%m}:{occasion.day}"
-                to = casework.address_of(conn, code)
-                if to and fresh("claims_due", key):
-                    out.append(Email("claims_due", code, to, "reminder_claims_due",
-                                     {"month": label(month), "services": services,
-                                      "deadline": dates.uk(today.replace(day=10))}, [key]))
-    if s.money_at_risk:
-        by_org: dict[str, list[dict]] = {}
-        for f in activity.reconcile(conn, today):
-            if f["kind"] != "unclaimed":
-                continue
-            left = (date.fromisoformat(f["claim_by"]) - today).days
-            key = f"{f['ods_code']}:{f['service']}:{f['period']}"
-            if 0 <= left <= s.money_at_risk_days and fresh("money_at_risk", key):
-                svc = settings.catalogue.get(f["service"])
-                by_org.setdefault(f["ods_code"], []).append({
-                    "key": key, "service": svc.name if svc else f["service"],
-                    "month": label(date.fromisoformat(f["period"] + "-01")), "missing": f["missing"],
-                    "claim_by": dates.uk(f["claim_by"])})
-        for code, items in sorted(by_org.items()):
-            to = casework.address_of(conn, code)
-            if to:
-                out.append(Email("money_at_risk", code, to, "reminder_money_at_risk", {"items": items},
-                                 [i["key"] for i in items]))
-    if s.outcome_chase:
-        for r in conn.execute("SELECT id, receiving_code, forwarded_at, joint, nhs_number FROM referrals "
-                              "WHERE state='forwarded' AND forwarded_at IS NOT NULL ORDER BY id"):
-            passed = datetime.fromisoformat(r["forwarded_at"]).astimezone(LONDON).date()
-            age = (today - passed).days
-            stages = [n for n, d in enumerate(s.outcome_chase_days, start=1) if age >= d]
-            if not stages:
-                continue
-            stage = stages[-1]
-            key = f"{r['id']}:{stage}"
-            to = casework.address_of(conn, r["receiving_code"])
-            if to and fresh("outcome_chase", key):
-                out.append(Email("outcome_chase", r["receiving_code"], to, "reminder_outcome_chase", {
-                    "stage": stage, "last": stage == len(s.outcome_chase_days), "days": age,
-                    "passed_on": dates.uk(passed), "joint": r["joint"] or "",
-                    "patient": f"NHS number ending {r['nhs_number'][-4:]}" if r["nhs_number"] else ""},
-                    [key], case_id=r["id"]))
-    if s.recall:
-        by_org = {}
-        soon = (today + timedelta(days=s.recall_days_before)).isoformat()
-        late = (today - timedelta(days=s.recall_days_overdue)).isoformat()
-        for r in conn.execute("SELECT id, practice_code, nhs_number, patient, next_due, case_id FROM register "
-                              "WHERE status='active' AND next_due IS NOT NULL AND (next_due<=?) ORDER BY next_due",
-                              (soon,)):
-            if r["next_due"] <= late:
-                stage = "overdue"
-            elif r["next_due"] >= today.isoformat():
-                stage = "due"
-            else:
-                continue          # overdue, but not yet by the set number of days
-            key = f"{r['id']}:{r['next_due']}:{stage}"
-            if fresh("recall", key):
-                patient = casework.loads(r["patient"])
-                by_org.setdefault(r["practice_code"], []).append({
-                    "key": key, "stage": stage, "due": dates.uk(r["next_due"]),
-                    "nhs_number": nhs.display(r["nhs_number"]), "name": patient.get("name", ""),
-                    "reference": reference(r["case_id"]) if r["case_id"] else ""})
-        for code, items in sorted(by_org.items()):
-            to = casework.address_of(conn, code)
-            if to:
-                out.append(Email("recall", code, to, "reminder_recall", {
-                    "due": [i for i in items if i["stage"] == "due"],
-                    "overdue": [i for i in items if i["stage"] == "overdue"],
-                    "days_before": s.recall_days_before, "days_overdue": s.recall_days_overdue},
-                    [i["key"] for i in items]))
-    out += _imsk_triage(conn, settings, today, fresh)
-    return out
-
-
-def _imsk_triage(conn, settings, today: date, fresh) -> list[Email]:
-    """IMSK referrals whose triage is due today (to the triage team) or overdue (to the service lead)."""
-    s = settings.imsk
-    out = []
-    for kind, to, rows in (
-            ("imsk_triage_due", s.triage_team, conn.execute(
-                "SELECT id, triage_due, urgency, red_flags FROM imsk_referrals WHERE state='awaiting_triage' "
-                "AND triage_due=? ORDER BY id", (today.isoformat(),)).fetchall()),
-            ("imsk_triage_overdue", s.service_lead, conn.execute(
-                "SELECT id, triage_due, urgency, red_flags FROM imsk_referrals WHERE state='awaiting_triage' "
-                "AND triage_due<? ORDER BY id", (today.isoformat(),)).fetchall())):
-        items = [{"key": f"{r['id']}:{kind}", "reference": reference(r["id"]), "due": dates.uk(r["triage_due"]),
-                  "urgent": r["urgency"] == "urgent" or r["red_flags"] == 1} for r in rows]
-        items = [i for i in items if fresh(kind, i["key"])]
-        if to and items:
-            out.append(Email(kind, "", to, "reminder_imsk_triage", {"items": items, "overdue": kind.endswith("overdue")},
-                             [i["key"] for i in items]))
+    out: list[Email] = []
+    for r in KINDS:
+        if r.setting is None or getattr(settings.reminders, r.setting):
+            out += r.find(conn, settings, now, fresh)
     return out
 
 
@@ -207,27 +254,18 @@ def send(settings, conn, emails: list[Email], actor: str = "scheduler") -> list[
                                      inbox=inbox, **e.context)
         msgid, raw = build(settings, to=e.to, subject=subject, text=text, html=html, ref=ref,
                            auto_submitted="auto-generated", from_address=inbox)
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            if not e.case_id:
-                conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state, first_message) "
-                             "VALUES (?,?,?,?,?,NULL)", (case_id, utcnow(), e.org_code, f"reminder_{e.kind}", "sent"))
-            info, refused = outbox.queue(conn, settings, e.to, f"[{ref}] {subject}", msgid, raw, case_id,
-                                         actor=actor)
-            for key in e.keys:
-                conn.execute("INSERT INTO reminders (kind, key, org_code, case_id, msgid, state, why, sent_at) "
-                             "VALUES (?,?,?,?,?,?,?,?)", (e.kind, key, e.org_code, case_id, msgid,
-                                                          "refused" if refused else "sent", refused or None,
-                                                          utcnow()))
-            audit(conn, "reminder", case_id, "refused" if refused else "sent", actor,
-                  {"kind": e.kind, "org": e.org_code, "items": len(e.keys), "why": refused or None})
-            conn.execute("COMMIT")
+            with transaction(conn):
+                if not e.case_id:
+                    store.add_case(conn, case_id, e.org_code, f"reminder_{e.kind}")
+                info, refused = outbox.queue(conn, settings, e.to, f"[{ref}] {subject}", msgid, raw, case_id,
+                                             actor=actor)
+                for key in e.keys:
+                    store.record(conn, e.kind, key, e.org_code, case_id, msgid, refused)
+                audit(conn, "reminder", case_id, "refused" if refused else "sent", actor,
+                      {"kind": e.kind, "org": e.org_code, "items": len(e.keys), "why": refused or None})
         except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK")      # another run sent it first
-            continue
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            continue      # another run sent it first (rolled back)
         log.info("reminder %s to %s (%s): %s", e.kind, e.org_code, ref, refused or "queued")
         results.append({"kind": e.kind, "org": e.org_code, "to": e.to, "reference": ref,
                         "subject": f"[{ref}] {subject}", "items": len(e.keys), "refused": refused or None})

@@ -1,4 +1,4 @@
-"""Reading clinical letters and forms: labels, sections, the practice they name.
+"""Reading clinical letters and forms: labels, sections, the organisations they name.
 
 Letters come as typed bodies, Outlook HTML turned to text, or PDF/DOCX text, in
 which a label often sits on its own line with the value on the next. Patient
@@ -13,7 +13,6 @@ from datetime import date
 from handlers.contract import dates
 from handlers.contract import nhs
 from handlers.contract.reading.clinicletter import ods_codes_in
-from store.db import directory_version
 
 POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
 ADDRESS_LINE = re.compile(r"^\s*(?:from|to|cc|sent|date|subject)\s*:", re.I)
@@ -141,26 +140,15 @@ def _norm(name: str) -> str:
     return " ".join(w for w in name.split() if w not in ("the", "nhs"))
 
 
-_NAMES: dict = {}
+def compared(rows) -> list[tuple[str, str, set]]:
+    """(code, name as compared, postcodes) per directory row (ods_code, name, postcodes)."""
+    return [(r["ods_code"], f" {_norm(r['name'])} ",
+             {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}) for r in rows]
 
 
-def _directory(conn, kinds: tuple) -> list[tuple[str, str, set]]:
-    """(code, name as compared, postcodes) per organisation: normalised once per directory change."""
-    global _NAMES
-    key = (kinds, directory_version(conn))      # any change to the directory misses
-    hit = _NAMES.get(key)
-    if hit is None:
-        rows = conn.execute(f"SELECT ods_code, name, postcodes FROM orgs WHERE kind IN "
-                            f"({','.join('?' * len(kinds))})", kinds).fetchall()
-        hit = [(r["ods_code"], f" {_norm(r['name'])} ",
-                {p.replace(" ", "") for p in (r["postcodes"] or "").split(";") if p}) for r in rows]
-        _NAMES = {key: hit}      # replaced whole: a reader in another thread never sees it half-built
-    return hit
-
-
-def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
-    """ODS codes of directory organisations the text names: by code, full name or postcode."""
-    orgs = _directory(conn, tuple(kinds))
+def named_in(orgs: list[tuple[str, str, set]], text: str) -> list[str]:
+    """ODS codes of the organisations (as `compared` gives them) the text names: by code, full
+    name or postcode."""
     codes = {c for c, _, _ in orgs}
     found = [c for c in dict.fromkeys(ods_codes_in(text or "")) if c in codes]
     flat = " " + _norm(text or "") + " "
@@ -169,9 +157,3 @@ def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
         if code not in found and (name in flat or postcodes & theirs):
             found.append(code)
     return found
-
-
-def practice_from(conn, value: str, kinds=("practice",)) -> str | None:
-    """The one directory organisation a field such as 'Registered practice: X (Z98101)' names."""
-    hits = practices_named(conn, value, kinds)
-    return hits[0] if len(hits) == 1 else None

@@ -13,6 +13,7 @@ from decimal import Decimal
 from handlers.contract import dates
 from handlers.contract.periods import add_months, month_end
 from handlers.contract.references import reference_or_none
+from store import activity as store
 
 MSK = "msk-injection"
 DENOSUMAB = "denosumab"
@@ -20,25 +21,13 @@ MSK_FIELDS = ["referrals_received", "attended", "injection_given", "no_injection
               "awaiting_outcome", "payable_consultations"]
 
 
-def _practices(conn, service: str) -> list:
-    return conn.execute("SELECT ods_code, name FROM orgs WHERE kind='practice' AND (';'||services||';') LIKE ? "
-                        "ORDER BY ods_code", (f"%;{service};%",)).fetchall()
-
-
 def msk_counts(conn, code: str, start: date, end: date) -> dict:
     """One practice's MSK figures for a period (it as the receiving practice)."""
     s, e = start.isoformat(), end.isoformat()
-    received = conn.execute(
-        "SELECT count(*) FROM referrals WHERE receiving_code=? AND state IN ('forwarded','seen') "
-        "AND referred_on BETWEEN ? AND ?", (code, s, e)).fetchone()[0]
-    seen = dict(conn.execute(
-        "SELECT outcome, count(*) FROM referrals WHERE receiving_code=? AND seen_on BETWEEN ? AND ? "
-        "GROUP BY outcome", (code, s, e)).fetchall())
-    payable = conn.execute("SELECT count(*) FROM referrals WHERE receiving_code=? AND payable=1 "
-                           "AND seen_on BETWEEN ? AND ?", (code, s, e)).fetchone()[0]
-    awaiting = conn.execute(
-        "SELECT count(*) FROM referrals WHERE receiving_code=? AND state='forwarded' AND referred_on<=?",
-        (code, e)).fetchone()[0]
+    received = store.referrals_received(conn, code, s, e)
+    seen = store.outcomes_seen(conn, code, s, e)
+    payable = store.payable_consultations(conn, code, s, e)
+    awaiting = store.awaiting_outcome(conn, code, e)
     return {"referrals_received": received,
             "attended": seen.get("injection", 0) + seen.get("no_injection", 0),
             "injection_given": seen.get("injection", 0), "no_injection": seen.get("no_injection", 0),
@@ -48,17 +37,11 @@ def msk_counts(conn, code: str, start: date, end: date) -> dict:
 
 def denosumab_counts(conn, code: str, start: date, end: date) -> dict:
     s, e = start.isoformat(), end.isoformat()
-    q = conn.execute
     return {
-        "patients_on_register": q("SELECT count(*) FROM register WHERE practice_code=? AND created_at<=? AND "
-                                  "(status='active' OR status_on>?)", (code, e + "T23:59:59", e)).fetchone()[0],
-        "added": q("SELECT count(*) FROM register WHERE practice_code=? AND substr(created_at,1,10) BETWEEN ? AND ?",
-                   (code, s, e)).fetchone()[0],
-        "injections_given": q("SELECT count(*) FROM doses d JOIN register r ON r.id=d.register_id WHERE "
-                              "r.practice_code=? AND d.source='practice' AND d.given_on BETWEEN ? AND ?",
-                              (code, s, e)).fetchone()[0],
-        "overdue_at_end": q("SELECT count(*) FROM register WHERE practice_code=? AND status='active' AND next_due<?",
-                            (code, e)).fetchone()[0],
+        "patients_on_register": store.patients_on_register(conn, code, e),
+        "added": store.patients_added(conn, code, s, e),
+        "injections_given": store.injections_given(conn, code, s, e),
+        "overdue_at_end": store.overdue_on(conn, code, e),
     }
 
 
@@ -68,15 +51,13 @@ def monitoring(conn, service: str, quarter: str, tariff: Decimal | None = None) 
         raise ValueError(f"{quarter!r} is not a quarter: write it as 2026Q3 (calendar quarters)")
     start, end = span
     rows = []
-    for p in _practices(conn, service):
+    for p in store.practices_offering(conn, service):
         counts = msk_counts(conn, p["ods_code"], start, end) if service == MSK else \
             denosumab_counts(conn, p["ods_code"], start, end)
         row = {"quarter": quarter.upper().replace(" ", ""), "ods_code": p["ods_code"], "practice": p["name"], **counts}
         if service == MSK and tariff is not None:
             row["amount"] = f"{tariff * counts['payable_consultations']:.2f}"
-        stated = conn.execute("SELECT stated FROM returns WHERE org_code=? AND kind='monitoring' AND period=? "
-                              "AND service=? ORDER BY id DESC LIMIT 1",
-                              (p["ods_code"], row["quarter"], service)).fetchone()
+        stated = store.has_monitoring_return(conn, p["ods_code"], row["quarter"], service)
         row["practice_return"] = "received" if stated else "not received"
         rows.append(row)
     return rows
@@ -86,11 +67,9 @@ def yearly_audit(conn, year: int) -> list[dict]:
     """Per practice: patients attending the consultation, and the outcomes."""
     start, end = date(year, 1, 1).isoformat(), date(year, 12, 31).isoformat()
     rows = []
-    for p in _practices(conn, MSK):
+    for p in store.practices_offering(conn, MSK):
         code = p["ods_code"]
-        attending = conn.execute(
-            "SELECT count(DISTINCT nhs_number) FROM referrals WHERE receiving_code=? AND outcome IN "
-            "('injection','no_injection') AND seen_on BETWEEN ? AND ?", (code, start, end)).fetchone()[0]
+        attending = store.patients_attending(conn, code, start, end)
         c = msk_counts(conn, code, date(year, 1, 1), date(year, 12, 31))
         rows.append({"year": year, "ods_code": code, "practice": p["name"], "patients_attending": attending,
                      "consultations": c["attended"], "injection_given": c["injection_given"],
@@ -120,19 +99,15 @@ def reconcile(conn, today: date) -> list[dict]:
       and the flag says so (`no_register`) instead of calling the claim implausible;
     - recorded activity not claimed, with the last day it can still be claimed."""
     flags = []
-    claimed = conn.execute("SELECT org_code, service, month, sum(count) n FROM claims WHERE state='accepted' "
-                           "GROUP BY org_code, service, month").fetchall()
+    claimed = store.accepted_claims_by_month(conn)
     # Judged per practice, not for the register as a whole: another practice's transfer letters say
     # nothing about this one's patients, and a practice whose patients all began before lesbot kept
     # the register (the first months of the contract) has no entries to set its claims against.
-    registered = {r[0] for r in conn.execute("SELECT DISTINCT practice_code FROM register")}
+    registered = store.practices_with_register(conn)
     # practice -> month -> doses given or due that month, counted by SQLite in one pass. Doses are
     # six months apart, so a patient counts once in any three-month window.
     dose_months: dict[str, dict[str, int]] = {}
-    for code, month, n in conn.execute(
-            "SELECT code, m, count(*) FROM (SELECT r.practice_code code, substr(d.given_on, 1, 7) m FROM doses d "
-            "JOIN register r ON r.id=d.register_id UNION ALL SELECT practice_code, substr(next_due, 1, 7) "
-            "FROM register WHERE next_due IS NOT NULL) GROUP BY code, m"):
+    for code, month, n in store.doses_by_month(conn):
         dose_months.setdefault(code, {})[month] = n
     msk_q: dict[tuple, int] = {}
     for c in claimed:
@@ -155,8 +130,7 @@ def reconcile(conn, today: date) -> list[dict]:
                               "detail": f"{c['n']} injections claimed for {c['month']}; {due} patients on the "
                                         "register had a dose due within a month either side"})
     recorded_q: dict[tuple, int] = {}
-    for r in conn.execute("SELECT receiving_code, quarter, count(*) n FROM referrals WHERE payable=1 "
-                          "GROUP BY receiving_code, quarter"):
+    for r in store.payable_by_quarter(conn):
         recorded_q[(r["receiving_code"], r["quarter"])] = r["n"]
     for key in sorted(set(msk_q) | set(recorded_q)):
         n_claimed, n_recorded = msk_q.get(key, 0), recorded_q.get(key, 0)
@@ -166,11 +140,7 @@ def reconcile(conn, today: date) -> list[dict]:
                           "detail": f"{n_claimed} no-injection consultations claimed for {key[1]}; "
                                     f"{n_recorded} recorded"})
     # unclaimed: per practice and month of activity, while it can still be claimed
-    unclaimed = conn.execute(
-        "SELECT receiving_code code, substr(seen_on,1,7) month, count(*) n, 'msk-injection' service "
-        "FROM referrals WHERE payable=1 GROUP BY 1, 2 UNION ALL "
-        "SELECT r.practice_code, substr(d.given_on,1,7), count(*), 'denosumab' FROM doses d "
-        "JOIN register r ON r.id=d.register_id WHERE d.source='practice' GROUP BY 1, 2").fetchall()
+    unclaimed = store.recorded_by_month(conn)
     claimed_m = {(c["org_code"], c["service"], c["month"]): c["n"] for c in claimed}
     for u in unclaimed:
         month = date.fromisoformat(u["month"] + "-01")
@@ -185,21 +155,10 @@ def reconcile(conn, today: date) -> list[dict]:
 
 
 def register_rows(conn, practice: str | None, due_before: date | None, today: date) -> list[dict]:
-    where, args = ["1=1"], []
-    if practice:
-        where.append("r.practice_code=?")
-        args.append(practice.upper())
-    if due_before:
-        where.append("r.status='active' AND r.next_due<?")
-        args.append(due_before.isoformat())
     out = []
-    # one pass: each patient's doses gathered by SQLite, not a query per patient
-    sql = ("SELECT r.case_id, r.practice_code, r.nhs_number, r.first_dose_on, r.next_due, r.status, "
-           "(SELECT group_concat(given_on, ',') FROM (SELECT given_on FROM doses d WHERE d.register_id=r.id "
-           "ORDER BY given_on)) AS doses FROM register r WHERE " + " AND ".join(where) +
-           " ORDER BY r.practice_code, r.next_due IS NULL, r.next_due, r.id")
     today_s = today.isoformat()
-    for case_id, practice_code, number, first, next_due, status, doses in conn.execute(sql, args):
+    for case_id, practice_code, number, first, next_due, status, doses in store.register_entries(
+            conn, practice.upper() if practice else None, due_before.isoformat() if due_before else None):
         out.append({"reference": reference_or_none(case_id) or "", "practice": practice_code,
                     "nhs_number": number, "first_dose": first,
                     "later_doses": [d for d in (doses or "").split(",") if d and d != first],

@@ -13,6 +13,7 @@ from handlers import casework
 from handlers.contract import dates
 from handlers.base import Context, Decision, Reply, error
 from store.db import audit
+from store.register import record_return
 
 name = "returns"
 KIND = re.compile(r"\b(?:(monitoring|quarterly) return|(audit) return|(?:yearly|annual) (audit))\b", re.I)
@@ -84,12 +85,10 @@ def handle(ctx: Context, kind: str) -> Decision:
     differences = {r["figure"]: {"stated": r["stated"], "recorded": r["recorded"]} for r in rows if r["differs"]}
 
     def apply(wconn, case_id):
-        cur = wconn.execute(
-            "INSERT INTO returns (message, case_id, received_at, org_code, service, kind, period, stated, recorded, "
-            "differences) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (ctx.message_row, case_id, ctx.received_at.isoformat(), code, activity.MSK, kind, period,
-             json.dumps(stated), json.dumps(recorded), json.dumps(differences)))
-        audit(wconn, "return", cur.lastrowid, "recorded", "pipeline", {"differences": len(differences)})
+        rid = record_return(wconn, message=ctx.message_row, case_id=case_id, received_at=ctx.received_at.isoformat(),
+                            org_code=code, service=activity.MSK, kind=kind, period=period, stated=json.dumps(stated),
+                            recorded=json.dumps(recorded), differences=json.dumps(differences))
+        audit(wconn, "return", rid, "recorded", "pipeline", {"differences": len(differences)})
 
     return Decision("accepted", f"{kind}_return", case_kind="return", apply=apply,
                     reply=Reply("return_result", {"kind": kind, "rows": rows, "period": period,

@@ -15,6 +15,7 @@ from handlers import casework
 from handlers.contract import dates
 from handlers.contract.reading import forms
 from handlers.base import Context, Decision, Notice, Reply, error
+from store import training as training_store
 from store.db import audit, utcnow
 
 name = "training"
@@ -131,8 +132,7 @@ def _is_panel(ctx: Context) -> bool:
 
 def handle(ctx: Context, _found: bool = True) -> Decision:
     conn = ctx.conn
-    app = conn.execute("SELECT * FROM training_applications WHERE id=?", (ctx.case_id,)).fetchone() \
-        if ctx.case_id else None
+    app = training_store.application(conn, ctx.case_id) if ctx.case_id else None
     if _is_panel(ctx):
         return _panel(ctx, app)
     if app is not None and app["state"] == "approved":
@@ -167,10 +167,10 @@ def _application(ctx: Context, earlier) -> Decision:
             case_id=case_id))
 
     def apply(wconn, cid):
-        wconn.execute("INSERT OR REPLACE INTO training_applications (id, message, org_code, applicant_email, "
-                      "received_at, state, text, missing, gpwsi) VALUES (?,?,?,?,?,?,?,?,?)",
-                      (case_id or cid, ctx.message_row, ctx.org.ods_code, ctx.parsed.from_addr,
-                       ctx.received_at.isoformat(), state, text, json.dumps(missing), _gpwsi(text)))
+        training_store.save_application(
+            wconn, case_id or cid, message=ctx.message_row, org_code=ctx.org.ods_code,
+            applicant_email=ctx.parsed.from_addr, received_at=ctx.received_at.isoformat(), state=state, text=text,
+            missing=json.dumps(missing), gpwsi=_gpwsi(text))
         audit(wconn, "training_application", case_id or cid, state, "pipeline", {"missing": len(missing)})
     return Decision("rejected" if missing else "accepted", "training_application", missing,
                     case_kind="training_application", case_id=case_id, apply=apply, notices=notices,
@@ -204,8 +204,8 @@ def _panel(ctx: Context, app) -> Decision:
         "state": state, "reasons": reasons, "years": years})]
 
     def apply(wconn, cid):
-        wconn.execute("UPDATE training_applications SET state=?, decided_at=?, reasons=?, commitment_years=? "
-                      "WHERE id=?", (state, utcnow(), reasons, years, app["id"]))
+        training_store.record_decision(wconn, app["id"], state=state, decided_at=utcnow(), reasons=reasons,
+                                       commitment_years=years)
         audit(wconn, "training_application", app["id"], state, "pipeline", {"years": years})
     return Decision("accepted", "training_decision", apply=apply, notices=notices,
                     reply=Reply("training_panel_result", {"lines": [f"{state}, passed on to the applicant"
@@ -224,8 +224,8 @@ def _completed(ctx: Context, app) -> Decision:
     ends = financial_year_end(done, app["commitment_years"])
 
     def apply(wconn, cid):
-        wconn.execute("UPDATE training_applications SET training_completed_on=?, commitment_ends=? WHERE id=?",
-                      (done.isoformat(), ends.isoformat(), app["id"]))
+        training_store.record_completion(wconn, app["id"], completed_on=done.isoformat(),
+                                         commitment_ends=ends.isoformat())
     return Decision("accepted", "training_update", apply=apply,
                     reply=Reply("training_result", {"state": "completed", "held": "", "completed": dates.uk(done),
                                                     "ends": dates.uk(ends), "years": app["commitment_years"]}))

@@ -25,7 +25,9 @@ from bot.mail.attachments import text_of
 from handlers.contract.periods import london
 from handlers.contract.reading import clinicletter as cl
 from handlers.base import Context, Decision, Notice, Reply, error
+from store import register
 from store.db import audit, directory_version, utcnow
+from store.directory import orgs_of_kinds
 
 name = "transfers"
 SERVICE = "denosumab"
@@ -86,7 +88,7 @@ def _practices(conn) -> tuple[tuple[str, str, frozenset], ...]:
     if hit is None or hit[0] != key:
         hit = (key, tuple(
             (r["ods_code"], r["name"], frozenset(p for p in (r["postcodes"] or "").split(";") if p))
-            for r in conn.execute("SELECT ods_code, name, postcodes FROM orgs WHERE kind='practice'")))
+            for r in orgs_of_kinds(conn, ("practice",))))
         _DIRECTORY[0] = hit             # one assignment: a reader in another thread sees old or new
     return hit[1]
 
@@ -165,7 +167,7 @@ def _one(ctx: Context, doc: Doc, cover: str, on) -> Result:
         return Result(doc, lt, "held", practice=practice, why=(
             f"{org.name} ({org.ods_code}) has not signed up to the denosumab LES. The contract team will arrange "
             "who gives the injections."))
-    existing = conn.execute("SELECT * FROM register WHERE nhs_number=?", (lt.nhs_number,)).fetchone()
+    existing = register.entry_for_patient(conn, lt.nhs_number)
     if existing:
         if existing["status"] == "active" and existing["practice_code"] == practice:
             return Result(doc, lt, "already", practice=practice, existing=existing)
@@ -276,20 +278,18 @@ def _accept(ctx: Context, r: Result):
 
     def apply(wconn, case_id):
         now = utcnow()
-        cur = wconn.execute(
-            "INSERT INTO register (nhs_number, practice_code, hospital_code, patient, diagnosis, plan, initiated_on, "
-            "first_dose_on, last_dose_on, next_due, status, case_id, letter_message, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?, 'active', ?,?,?,?) ON CONFLICT(nhs_number) DO NOTHING",
-            (lt.nhs_number, practice, ctx.org.ods_code, json.dumps(patient), lt.diagnosis, lt.plan,
-             (lt.initiated or first).isoformat(), first.isoformat(), last.isoformat(), next_due.isoformat(),
-             case_id, ctx.message_row, now, now))
-        if cur.rowcount == 0:     # another letter for this patient got there first
+        rid = register.add_entry(
+            wconn, nhs_number=lt.nhs_number, practice=practice, hospital=ctx.org.ods_code,
+            patient=json.dumps(patient), diagnosis=lt.diagnosis, plan=lt.plan,
+            initiated_on=(lt.initiated or first).isoformat(), first_dose_on=first.isoformat(),
+            last_dose_on=last.isoformat(), next_due=next_due.isoformat(), case_id=case_id,
+            message=ctx.message_row, now=now)
+        if rid is None:     # another letter for this patient got there first
             raise RuntimeError("patient joined the register while this letter was being read")
         for given in hospital_doses or [last]:
-            wconn.execute("INSERT INTO doses (register_id, given_on, source, message, recorded_at) VALUES (?,?,?,?,?)",
-                          (cur.lastrowid, given.isoformat(), "hospital", ctx.message_row, now))
-        wconn.execute("INSERT OR IGNORE INTO case_orgs (case_id, ods_code) VALUES (?,?)", (case_id, practice))
-        audit(wconn, "register", cur.lastrowid, "added", "pipeline",
+            register.add_hospital_dose(wconn, rid, given.isoformat(), ctx.message_row, now)
+        register.link_case_org(wconn, case_id, practice)
+        audit(wconn, "register", rid, "added", "pipeline",
               {"practice": practice, "hospital": ctx.org.ods_code, "message": ctx.message_row})
 
     to = casework.address_of(conn, practice)

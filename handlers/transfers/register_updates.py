@@ -14,6 +14,7 @@ from handlers.contract.reading import clinicletter as cl
 from handlers.contract.periods import LONDON, london
 from handlers.contract.references import reference
 from handlers.base import Context, Decision, Notice, Reply, error
+from store import register
 from store.db import audit, utcnow
 
 name = "register_updates"
@@ -59,7 +60,7 @@ def _entries(ctx: Context) -> tuple[list, list[dict]]:
         if not nhs.is_valid(n):
             problems.append(error("NHS number", f"{nhs.display(n)} fails the NHS number check digit."))
             continue
-        r = conn.execute("SELECT * FROM register WHERE nhs_number=?", (n,)).fetchone()
+        r = register.entry_for_patient(conn, n)
         if r is None:
             problems.append(error(f"NHS number {nhs.display(n)}", "is not on any practice's denosumab register, so "
                                   "nothing was recorded for this patient. If the patient is new to the service, ask "
@@ -67,7 +68,7 @@ def _entries(ctx: Context) -> tuple[list, list[dict]]:
         else:
             rows.append(r)
     if not numbers and ctx.case_id is not None:
-        r = conn.execute("SELECT * FROM register WHERE case_id=?", (ctx.case_id,)).fetchone()
+        r = register.entry_for_case(conn, ctx.case_id)
         if r:
             rows.append(r)
     return rows, problems
@@ -78,8 +79,7 @@ def match(ctx: Context) -> tuple[list, list] | None:
     if ctx.org is None or ctx.org.kind != "practice":
         return None
     text = ctx.parsed.subject + "\n" + ctx.parsed.new_text
-    linked = ctx.case_id is not None and ctx.conn.execute(
-        "SELECT 1 FROM register WHERE case_id=?", (ctx.case_id,)).fetchone()
+    linked = ctx.case_id is not None and register.case_on_register(ctx.conn, ctx.case_id)
     if not (linked or W.DENOSUMAB.search(text)):
         return None
     if re.search(r"\bclaim", ctx.parsed.subject, re.I):
@@ -218,22 +218,17 @@ def _decide(ctx: Context, items: list[Item], errors: list[dict], on: date) -> De
         for it in items:
             rid = it.entry["id"]
             if it.what == "dose":
-                wconn.execute("INSERT OR IGNORE INTO doses (register_id, given_on, source, message, recorded_at) "
-                              "VALUES (?,?,?,?,?)", (rid, it.on.isoformat(), "practice", ctx.message_row, now))
-                wconn.execute("UPDATE register SET last_dose_on=?, next_due=?, updated_at=? WHERE id=? AND "
-                              "(last_dose_on IS NULL OR last_dose_on<?)",
-                              (it.on.isoformat(), it.next_due.isoformat(), now, rid, it.on.isoformat()))
+                register.record_dose(wconn, rid, it.on.isoformat(), it.next_due.isoformat(), ctx.message_row, now)
                 audit(wconn, "register", rid, "dose", "pipeline", {"message": ctx.message_row})
             elif it.what == "event":
-                wconn.execute("INSERT INTO events (message, case_id, org_code, register_id, kind, event_on, reported_at, "
-                              "late, hours, forwarded_to) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                              (ctx.message_row, case_id, ctx.org.ods_code, rid, it.event_kind,
-                               it.on.isoformat() if it.on else None, received.isoformat(), int(it.late),
-                               it.hours, s.clinical_governance or None))
+                register.record_event(
+                    wconn, message=ctx.message_row, case_id=case_id, org_code=ctx.org.ods_code, register_id=rid,
+                    kind=it.event_kind, event_on=it.on.isoformat() if it.on else None,
+                    reported_at=received.isoformat(), late=it.late, hours=it.hours,
+                    forwarded_to=s.clinical_governance or None)
                 audit(wconn, "register", rid, "event", "pipeline", {"kind": it.event_kind, "late": it.late})
             else:
-                wconn.execute("UPDATE register SET status=?, status_on=?, next_due=NULL, updated_at=? WHERE id=? "
-                              "AND status='active'", (it.what, it.on.isoformat(), now, rid))
+                register.stop_recalls(wconn, rid, it.what, it.on.isoformat(), now)
                 audit(wconn, "register", rid, it.what, "pipeline", {"message": ctx.message_row})
 
     outcome = "rejected" if not items else "partially_accepted" if errors else "accepted"

@@ -93,45 +93,75 @@ def _find(text: str, received: datetime) -> tuple[MonthSpan, ...]:
     return tuple(_scan(text, received))
 
 
+class _Spans:
+    """The spans found so far; a later pattern may not take text an earlier one took."""
+
+    def __init__(self):
+        self.out: list[MonthSpan] = []
+        self.taken: list[tuple[int, int]] = []
+
+    def free(self, a, b):
+        return all(b <= s or a >= e for s, e in self.taken)
+
+    def add(self, m, first, last, how=""):
+        if first is None or last is None or last < first or not self.free(m.start(), m.end()):
+            return
+        self.taken.append((m.start(), m.end()))
+        self.out.append(MonthSpan(m.start(), m.end(), m.group(0), first, last, how))
+
+
 def _scan(text: str, received: datetime) -> list[MonthSpan]:
     if not MONTHISH.search(text):
         return []
     here = month_start(london(received).date())
-    out: list[MonthSpan] = []
-    taken: list[tuple[int, int]] = []
+    spans = _Spans()
+    # the order matters: runs before single months, whole dates before a month and a year
+    _date_ranges(spans, text)
+    _quarters(spans, text, here)
+    _name_ranges(spans, text, here)
+    for m in RELATIVE.finditer(text):
+        d = add_months(here, -1) if m.group(1).lower() in ("last", "previous", "prior") else here
+        spans.add(m, d, d, f"'{m.group(0)}' read from when the mail was received")
+    _numeric_months(spans, text)
+    _month_names(spans, text, here)
+    for m in DM.finditer(text):     # "07/12": a day and month, no year
+        day, mon = int(m.group(1)), int(m.group(2))
+        if 1 <= mon <= 12 and 1 <= day <= 31:
+            spans.add(m, _latest(mon, here), _latest(mon, here), "date without a year")
+    spans.out.sort(key=lambda s: s.start)
+    return spans.out
 
-    def free(a, b):
-        return all(b <= s or a >= e for s, e in taken)
 
-    def add(m, first, last, how=""):
-        if first is None or last is None or last < first or not free(m.start(), m.end()):
-            return
-        taken.append((m.start(), m.end()))
-        out.append(MonthSpan(m.start(), m.end(), m.group(0), first, last, how))
-
+def _date_ranges(spans: _Spans, text: str) -> None:
     for m in DATE_RANGE.finditer(text):
         try:
             a = date(_year(m.group(3)), int(m.group(2)), int(m.group(1)))
             b = date(_year(m.group(6)), int(m.group(5)), int(m.group(4)))
         except ValueError:
             continue
-        add(m, month_start(a), month_start(b), "dates")
+        spans.add(m, month_start(a), month_start(b), "dates")
+
+
+def _quarters(spans: _Spans, text: str, here: date) -> None:
     for m in QUARTER.finditer(text):
         q = int(m.group(1))
         if m.group(4) and m.group(5):
             a, b = _mon(m.group(4)), _mon(m.group(5))
             first = _latest(a, here)
             last = date(first.year + (b < a), b, 1)
-            add(m, first, last, "quarter")
+            spans.add(m, first, last, "quarter")
         elif m.group(2):
-            add(m, *_fy_quarter(q, int(m.group(2))), "quarter")
+            spans.add(m, *_fy_quarter(q, int(m.group(2))), "quarter")
         else:
             # the latest such financial-year quarter that has begun
             fy = here.year if here.month >= 4 else here.year - 1
             first, last = _fy_quarter(q, fy)
             if first > here:
                 first, last = _fy_quarter(q, fy - 1)
-            add(m, first, last, "quarter without a year")
+            spans.add(m, first, last, "quarter without a year")
+
+
+def _name_ranges(spans: _Spans, text: str, here: date) -> None:
     for m in NAME_RANGE.finditer(text):
         a, b = _mon(m.group(1)), _mon(m.group(3))
         if m.group(4):
@@ -143,24 +173,27 @@ def _scan(text: str, received: datetime) -> list[MonthSpan]:
         else:
             last = _latest(b, here)
             first = date(last.year - (a > b), a, 1)
-        add(m, first, last)
-    for m in RELATIVE.finditer(text):
-        d = add_months(here, -1) if m.group(1).lower() in ("last", "previous", "prior") else here
-        add(m, d, d, f"'{m.group(0)}' read from when the mail was received")
+        spans.add(m, first, last)
+
+
+def _numeric_months(spans: _Spans, text: str) -> None:
     for m in DMY.finditer(text):
         try:
             d = date(_year(m.group(3)), int(m.group(2)), int(m.group(1)))
         except ValueError:
             continue
-        add(m, month_start(d), month_start(d), "date")
+        spans.add(m, month_start(d), month_start(d), "date")
     for m in YEAR_NUM.finditer(text):
         if 1 <= int(m.group(2)) <= 12:
             d = date(int(m.group(1)), int(m.group(2)), 1)
-            add(m, d, d)
+            spans.add(m, d, d)
     for m in NUM_YEAR.finditer(text):
         if 1 <= int(m.group(1)) <= 12:
             d = date(int(m.group(2)), int(m.group(1)), 1)
-            add(m, d, d)
+            spans.add(m, d, d)
+
+
+def _month_names(spans: _Spans, text: str, here: date) -> None:
     for m in NAME.finditer(text):
         word = m.group(1)
         if word.lower() == "may" and not (word[0] == "M" and (m.group(2) or _after_preposition(text, m.start()))):
@@ -175,23 +208,17 @@ def _scan(text: str, received: datetime) -> list[MonthSpan]:
                 y = None      # "nov 12" or "Sept - 12": twelve in that month, not 2012
         if y:
             d = date(_year(y), mon, 1)
-            add(m, d, d)
+            spans.add(m, d, d)
         else:
             d = _latest(mon, here)
             end = m.start(1) + len(m.group(0).split()[0].rstrip(".")) if m.group(2) else m.end()
             if m.group(2):
-                if not free(m.start(), end):
+                if not spans.free(m.start(), end):
                     continue
-                taken.append((m.start(), end))
-                out.append(MonthSpan(m.start(), end, text[m.start():end], d, d, "year not given"))
+                spans.taken.append((m.start(), end))
+                spans.out.append(MonthSpan(m.start(), end, text[m.start():end], d, d, "year not given"))
             else:
-                add(m, d, d, "year not given")
-    for m in DM.finditer(text):     # "07/12": a day and month, no year
-        day, mon = int(m.group(1)), int(m.group(2))
-        if 1 <= mon <= 12 and 1 <= day <= 31:
-            add(m, _latest(mon, here), _latest(mon, here), "date without a year")
-    out.sort(key=lambda s: s.start)
-    return out
+                spans.add(m, d, d, "year not given")
 
 
 def _after_preposition(text: str, at: int) -> bool:

@@ -14,8 +14,9 @@ Roles from the words around a mention: receiving ("refer to", "could X see", "re
 ("previously", "former", "had an injection at", "moved from"), sender (the signature block).
 
 Mail-agnostic: text and addresses in, mentions out. The directory is passed in as a Directory
-(built once per directory change by Directory.of(conn)). Nothing logged.
-The words live in catalogue/lexicon/referrals.toml ([practice_roles], [practice_words]).
+(built once per directory change: Directory.kept, called by handlers/casework.directory). Nothing logged.
+The words live in catalogue/lexicon/referrals.toml ([practice_roles], [practice_words]), read by
+practicewords.
 """
 from __future__ import annotations
 
@@ -23,38 +24,18 @@ import bisect
 import re
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from email.utils import getaddresses
 from typing import Iterable
 
 from rapidfuzz import fuzz, process
 
-from handlers.contract.reading.lexicon import derived
+from handlers.contract.reading.practicewords import _forms_of, _norm, lexicon
 
 ODS_SHAPE = re.compile(r"\b([A-Z][0-9]{5})\b")
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
 EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 TICKED = "☒☑✔✓■▣⊠✗✘"
 UNTICKED = "☐□▢◻"
-
-DEFAULT_WORDS = {
-    "generic": ["medical practice", "group practice", "family practice", "family doctors", "medical centre",
-                "medical center", "health centre", "health center", "healthcare centre", "surgery", "practice",
-                "hc", "mc", "mp", "gp", "clinic", "partnership", "doctors", "medical group", "primary care centre"],
-    "drop": ["the", "nhs"],
-}
-DEFAULT_ROLES = {
-    "receiving": ["refer to", "referred to", "referring to", "referral to", "receiving practice", "receiving",
-                  "could", "would", "please see", "be seen at", "seen at", "see her at", "see him at", "attend",
-                  "dear", "to:", "for", "at your", "your practice", "refer on to", "send to", "sent to",
-                  "injecting practice", "practice to see", "practice seeing"],
-    "registered": ["registered with", "registered at", "registered practice", "registered gp", "usual gp",
-                   "usual practice", "gp practice", "patient of", "our patient", "remains registered",
-                   "registered gp practice", "patient's practice", "own practice", "home practice"],
-    "referring": ["referring practice", "referred from", "referred by", "referrer", "on behalf of"],
-    "history": ["previous", "previously", "formerly", "former", "prior", "moved from", "transferred from",
-                "used to", "was registered", "had", "last year", "in the past", "before", "elsewhere"],
-}
 
 
 @dataclass(frozen=True)
@@ -94,15 +75,13 @@ class Directory:
         self._codes: dict[tuple, frozenset[str]] = {}
 
     @classmethod
-    def of(cls, conn) -> "Directory":
-        """The directory in the store, rebuilt only when it changes."""
-        from store.directory import list_orgs      # the directory module owns the SQL
-        from store.db import directory_version
-        key = (id(type(conn)), directory_version(conn))
+    def kept(cls, key, rows) -> "Directory":
+        """The directory for `key` (its source and version), built from `rows()` only when the key
+        is new: building one is slow and the directory seldom changes."""
         with _LOCK:
             hit = _CACHE.get(key)
         if hit is None:
-            hit = cls(list_orgs(conn))
+            hit = cls(rows())
             with _LOCK:
                 _CACHE.clear()
                 _CACHE[key] = hit
@@ -165,48 +144,6 @@ class Directory:
 
 _CACHE: dict = {}
 _LOCK = threading.Lock()
-
-
-# -- the lexicon ------------------------------------------------------------------------------------
-def lexicon() -> dict:
-    """[practice_words] and [practice_roles] from catalogue/lexicon/referrals.toml (re-read on change)."""
-    return derived("referrals", _build)
-
-
-def _build(raw: dict) -> dict:
-    words = {**DEFAULT_WORDS, **raw.get("practice_words", {})}
-    roles = {**DEFAULT_ROLES, **raw.get("practice_roles", {})}
-    return {"words": words, "roles": roles,
-            "generic": sorted({_norm(w) for w in words["generic"]}, key=len, reverse=True),
-            "role_rx": {k: re.compile(r"(?<![\w])(?:" + "|".join(
-                r"\s+".join(re.escape(p) for p in w.split()) for w in sorted(v, key=len, reverse=True))
-                + r")(?![\w])", re.I) for k, v in roles.items()}}
-
-
-@lru_cache(maxsize=8192)          # the same words recur in every letter
-@lru_cache(maxsize=8192)      # a text's words, one at a time: the same words come again and again
-def _norm(text: str) -> str:
-    text = (text or "").lower().replace("&", " and ").replace("’", "'")
-    text = re.sub(r"\bst\.?(?=\s)", "st", text)
-    text = re.sub(r"'s\b", "s", text)
-    text = re.sub(r"[^a-z0-9]+", " ", text)
-    return " ".join(text.split())
-
-
-def _forms_of(name: str) -> tuple[list[str], list[str]]:
-    lex = lexicon()
-    drop = set(lex["words"]["drop"])
-    words = [w for w in _norm(name).split() if w not in drop]
-    full = " ".join(words)
-    core = full
-    for g in lex["generic"]:
-        if core.endswith(" " + g):
-            core = core[: -len(g) - 1]
-            break
-    fulls = [full]
-    if core != full:
-        fulls += [f"{core} {g}" for g in lex["generic"] if f"{core} {g}" != full]
-    return fulls, [core]
 
 
 # -- finding practices in text ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 from conftest import DATA, Lesbot, make_msg, run_cli
+from handlers.contract.references import reference
 
 LONDON = ZoneInfo("Europe/London")
 PRIYA = "priya.raghunathan3@nhs.net"          # Meresfield MC, Z98101: denosumab + msk-injection
@@ -20,6 +21,11 @@ TRACEY = "tracey.holt7@nhs.net"              # Stonebridge Lane, Z98106: denosum
 def at(*args) -> datetime:
     """A London wall-clock time, as the UTC instant the inbox received it."""
     return datetime(*args, tzinfo=LONDON).astimezone(timezone.utc)
+
+
+def case_ref(bot, result):
+    """The reference of the case the SQLite file records for this message."""
+    return reference(bot.row(result["id"])["case_id"])
 
 
 def body_claim(lines: str, sender=PRIYA, subject="LES claim", **kw):
@@ -74,12 +80,13 @@ def test_sample_claims(bot):
 
 
 def test_accepted_reply_lists_lines_amounts_total_and_run(bot):
-    bot.ingest(DATA / "01-claim-plain-text.eml")
+    r = bot.ingest(DATA / "01-claim-plain-text.eml")
+    assert r["reference"] == case_ref(bot, r)
     text = reply_text(bot)
     assert "14 x £20.00 = £280.00" in text and "3 x £43.47 = £130.41" in text
     assert "Total accepted: £410.41" in text
     assert "Payment run: October 2026, because it was received by the 10th of October 2026" in text
-    assert bot.outbox()[0]["subject"] == "[LES-000001] Claim accepted"
+    assert bot.outbox()[0]["subject"] == f"[{r['reference']}] Claim accepted"
     assert reply_attachments(bot) == []
 
 
@@ -378,8 +385,9 @@ def test_bad_catalogue_is_a_settings_error(home, tmp_path):
 
 # -- for the contract team ----------------------------------------------------------------
 def test_payments_export_and_claims_list(bot, home):
-    bot.ingest(body_claim("Month: October 2026\nDenosumab injections: 10\nMSK no injection consultations: 2\n"),
-               received_at=at(2026, 11, 3, 9))
+    first = bot.ingest(body_claim("Month: October 2026\nDenosumab injections: 10\nMSK no injection consultations: 2\n"),
+                       received_at=at(2026, 11, 3, 9))
+    assert first["reference"] == case_ref(bot, first)
     bot.conn.execute("UPDATE orgs SET name='=HYPERLINK(\"http://x\")' WHERE ods_code='Z98106'")
     bot.ingest(body_claim("Month: October 2026\nDenosumab injections: 3\n", sender=TRACEY),
                received_at=at(2026, 11, 4, 9))
@@ -388,7 +396,7 @@ def test_payments_export_and_claims_list(bot, home):
     assert lines[0] == ("Payment run,Practice,ODS code,Service,Service code,Activity months,Claims,Tariff (£),"
                         "Amount (£),References")
     assert ("2026-11,Meresfield Medical Centre,Z98101,Complex injections (denosumab 60 mg),denosumab,2026-10,10,"
-            "20.00,200.00,LES-000001") in lines
+            "20.00,200.00," + first["reference"]) in lines
     import csv as csvmod
     cells = [c for row in csvmod.reader(lines) for c in row]
     assert "'=HYPERLINK(\"http://x\")" in cells and not any(c.startswith("=") for c in cells)  # never a formula
@@ -416,10 +424,11 @@ def test_repeated_identical_rows_are_questioned_not_summed(bot):
 
 
 def test_a_question_about_a_claim_is_not_a_claim(bot):
-    bot.ingest(body_claim("Month: October 2026\nDenosumab injections: 10\n"), received_at=at(2026, 11, 3, 9))
-    r = bot.ingest(make_msg(sender=PRIYA, subject="RE: [LES-000001] Claim accepted",
+    claim = bot.ingest(body_claim("Month: October 2026\nDenosumab injections: 10\n"), received_at=at(2026, 11, 3, 9))
+    assert claim["reference"] == case_ref(bot, claim)
+    r = bot.ingest(make_msg(sender=PRIYA, subject=f"RE: [{claim['reference']}] Claim accepted",
                             body="Thanks - when will this be paid?"), received_at=at(2026, 11, 3, 10))
-    assert (r["kind"], r["outcome"], r["reference"]) == ("enquiry", "rejected", "LES-000001")
+    assert (r["kind"], r["outcome"], r["reference"]) == ("enquiry", "rejected", claim["reference"])
     r = bot.ingest(make_msg(sender=PRIYA, subject="October claim", body="Sorry, forgot to attach it"),
                    received_at=at(2026, 11, 3, 11))
     assert (r["kind"], r["outcome"]) == ("claim", "rejected")

@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from bot.cli.main import main
 from conftest import DATA, INBOX, LESBOT, Lesbot, cli_env, make_msg, run_cli
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 NOT_A_PRACTICE = "ZZ999"
 
 # How each parameter goes wrong, by its name: (a value that passes, [values that must be refused]).

@@ -21,7 +21,7 @@ from store.directory import import_csv
 from handlers.contract.reading import months, services
 from conftest import Lesbot, at, make_msg, text_of
 
-STYLES = Path(__file__).parent / "data" / "claims-styles"
+STYLES = Path(__file__).resolve().parents[1] / "data" / "claims-styles"
 CAT = load()
 DEC = datetime(2026, 12, 3, 9, tzinfo=timezone.utc)
 

@@ -9,13 +9,19 @@ import pytest
 
 from conftest import DATA, Lesbot, make_msg
 from handlers.base import Decision
+from handlers.contract.references import reference
 from handlers.enquiry import handler as enquiry
+
+
+def case_ref(bot, result):
+    """The reference of the case the SQLite file records for this message."""
+    return reference(bot.row(result["id"])["case_id"])
 
 
 def test_known_sender_gets_help_reply_and_record(bot):
     r = bot.ingest("17-nhsmail-exchange-full-headers.eml")
     assert r["outcome"] == "rejected" and r["kind"] == "enquiry"
-    assert r["reference"] == "LES-000001"
+    assert r["reference"] == case_ref(bot, r)
     assert r["reply"]["to"] == "lorraine.bishop@nhs.net"
     out = bot.outbox()
     assert len(out) == 1 and out[0]["state"] == "queued"
@@ -23,7 +29,7 @@ def test_known_sender_gets_help_reply_and_record(bot):
     assert "Auto-Submitted: auto-replied" in raw
     assert "X-Lesbot-Loop: lesbot" in raw
     assert "In-Reply-To: <LO2P123MB552090988138CAE69F9A640B99B6B674249688@" in raw
-    assert "[LES-000001]" in out[0]["subject"]
+    assert f"[{r['reference']}]" in out[0]["subject"]
     # the original subject never travels back (it may name a patient)
     assert "temporary resident" not in out[0]["subject"]
     assert out[0]["envelope_from"] == "lesbot-bounces@nhs.net"
@@ -43,8 +49,8 @@ def test_duplicate_same_bytes_points_to_first(bot):
     again = bot.ingest("01-claim-plain-text.eml")
     assert again["outcome"] == "duplicate" and again["reply"] is None
     assert again["reference"] == first["reference"]
-    row = bot.row(2)
-    assert row["duplicate_of"] == 1 and row["state"] == "duplicate"
+    row = bot.row(again["id"])
+    assert row["duplicate_of"] == first["id"] and row["state"] == "duplicate"
     assert len(bot.outbox()) == 1
 
 
@@ -96,7 +102,7 @@ def test_machine_mail_is_handled_but_never_answered(bot, extra, reason):
     assert (r["outcome"], r["kind"]) == ("accepted", "claim")     # handled and recorded
     assert bot.conn.execute("SELECT count FROM claims WHERE state='accepted'").fetchone()[0] == 4
     assert r["reply"] is None and bot.outbox() == []
-    assert bot.row(1)["no_reply_reason"] == reason
+    assert bot.row(r["id"])["no_reply_reason"] == reason
 
 
 def test_empty_return_path_is_not_answered(bot):
@@ -156,14 +162,14 @@ def test_failing_authentication_results_quarantined(home):
 
 def test_release_with_trust_sender_processes_and_trusts(bot, home):
     from conftest import run_cli
-    bot.ingest("18-patient-enquiry-non-nhs.eml")
+    held = bot.ingest("18-patient-enquiry-non-nhs.eml")
     bot.close()
-    r = run_cli(home, "quarantine", "release", "1", "--trust-sender", "Z98104")
+    r = run_cli(home, "quarantine", "release", str(held["id"]), "--trust-sender", "Z98104")
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["outcome"] == "rejected" and result["reply"]["to"] == "pauline.drury58@example.org"
     b2 = Lesbot(home)
     try:
-        assert b2.row(1)["state"] == "rejected" and b2.row(1)["released"] == 1
+        assert b2.row(held["id"])["state"] == "rejected" and b2.row(held["id"])["released"] == 1
         actions = [a[0] for a in b2.conn.execute(
             "SELECT action FROM audit WHERE entity IN ('message','org') AND action NOT IN ('added','updated') ORDER BY id")]
         assert actions == ["quarantined", "address trusted", "released", "rejected"]
@@ -173,8 +179,8 @@ def test_release_with_trust_sender_processes_and_trusts(bot, home):
 
 def test_release_without_trust_never_replies_to_unknown(bot, home):
     from conftest import run_cli
-    bot.ingest("16-unknown-sender-non-nhs.eml")
-    r = run_cli(home, "quarantine", "release", "1")
+    held = bot.ingest("16-unknown-sender-non-nhs.eml")
+    r = run_cli(home, "quarantine", "release", str(held["id"]))
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["outcome"] == "rejected" and result["reply"] is None
     assert bot.outbox() == []
@@ -182,10 +188,10 @@ def test_release_without_trust_never_replies_to_unknown(bot, home):
 
 def test_drop(bot, home):
     from conftest import run_cli
-    bot.ingest("16-unknown-sender-non-nhs.eml")
-    run_cli(home, "quarantine", "drop", "1")
-    assert bot.row(1)["state"] == "dropped"
-    assert run_cli(home, "quarantine", "drop", "1", check=False).returncode != 0
+    held = str(bot.ingest("16-unknown-sender-non-nhs.eml")["id"])
+    run_cli(home, "quarantine", "drop", held)
+    assert bot.row(int(held))["state"] == "dropped"
+    assert run_cli(home, "quarantine", "drop", held, check=False).returncode != 0
 
 
 def handler_for(word, behaviour):
@@ -214,11 +220,11 @@ def test_failed_handler_is_recorded_and_next_message_goes_on(home):
         r1 = b.ingest(make_msg(subject="boom"))
         r2 = b.ingest(make_msg(subject="slow"))
         r3 = b.ingest(make_msg(subject="normal"))
-        assert r1["outcome"] == "failed" and "handler exploded" in b.row(1)["error"]
-        assert r2["outcome"] == "failed" and "longer than 0.5 s" in b.row(2)["error"]
+        assert r1["outcome"] == "failed" and "handler exploded" in b.row(r1["id"])["error"]
+        assert r2["outcome"] == "failed" and "longer than 0.5 s" in b.row(r2["id"])["error"]
         assert r3["outcome"] == "rejected"
         assert len(b.outbox()) == 1
-        assert b.row(1)["raw"]   # raw kept for the retry
+        assert b.row(r1["id"])["raw"]   # raw kept for the retry
     finally:
         b.close()
 
@@ -227,21 +233,21 @@ def test_retry_a_failed_message(home):
     from conftest import run_cli
     b = Lesbot(home)
     b.pipeline.handlers = [Boom, enquiry]
-    b.ingest(make_msg(subject="boom"))
+    failed = str(b.ingest(make_msg(subject="boom"))["id"])
     b.close()
     listing = run_cli(home, "messages", "list", "--state", "failed").stdout
     assert "failed" in listing and "handler exploded" in listing
     # the CLI runs the shipped handlers, so the retry now succeeds
-    r = json.loads(run_cli(home, "messages", "retry", "1").stdout.strip().splitlines()[-1])
+    r = json.loads(run_cli(home, "messages", "retry", failed).stdout.strip().splitlines()[-1])
     assert r["outcome"] == "rejected" and r["reply"]
-    assert run_cli(home, "messages", "retry", "1", check=False).returncode != 0
+    assert run_cli(home, "messages", "retry", failed, check=False).returncode != 0
 
 
 def test_template_error_leaves_message_failed_not_crashed(bot):
     bot.pipeline.handlers = [type("T", (), {"match": staticmethod(lambda c: True), "handle": staticmethod(
         lambda c, found: Decision("rejected", "x", case_kind="x", reply=__import__("handlers.base").base.Reply("nope")))})]
     r = bot.ingest(make_msg())
-    assert r["outcome"] == "failed" and "nope" in bot.row(1)["error"]
+    assert r["outcome"] == "failed" and "nope" in bot.row(r["id"])["error"]
     assert bot.outbox() == [] and bot.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 0
 
 
@@ -250,7 +256,7 @@ def test_reply_cap_per_sender_per_day(home):
     try:
         results = [b.ingest(make_msg(body=f"question {i}")) for i in range(3)]
         assert [bool(r["reply"]) for r in results] == [True, True, False]
-        assert "daily reply cap" in b.row(3)["no_reply_reason"]
+        assert "daily reply cap" in b.row(results[2]["id"])["no_reply_reason"]
         assert b.ingest(make_msg(sender="kwame.osei4@nhs.net"))["reply"]
     finally:
         b.close()
@@ -278,7 +284,7 @@ def test_hard_bounce_recorded_on_case_and_address_suppressed(bot, home):
     assert (r["outcome"], r["kind"]) == ("ignored", "bounce")
     assert r["reference"] == first["reference"]
     b = bot.conn.execute("SELECT * FROM bounces").fetchone()
-    assert b["hard"] == 1 and b["case_id"] == 1 and b["outbox"] == out["id"]
+    assert b["hard"] == 1 and b["case_id"] == bot.row(first["id"])["case_id"] and b["outbox"] == out["id"]
     # no more mail to that address until a human clears it
     held = bot.ingest(make_msg(body="another"))
     assert bot.outbox()[-1]["state"] == "held" and held["reply"]
@@ -296,16 +302,18 @@ def test_mailbox_full_bounce_is_soft(bot):
 
 
 def test_reply_to_our_message_joins_its_case(bot):
-    bot.ingest(make_msg())
+    first = bot.ingest(make_msg())
+    ref = first["reference"]
+    assert ref == case_ref(bot, first)
     ours = bot.outbox()[0]
     answer = make_msg(subject="RE: your message", extra={"In-Reply-To": f"<{ours['msgid']}>"})
     r = bot.ingest(answer)
-    assert r["reference"] == "LES-000001"
-    by_subject = make_msg(subject="About [LES-000001] again")
-    assert bot.ingest(by_subject)["reference"] == "LES-000001"
+    assert r["reference"] == ref
+    by_subject = make_msg(subject=f"About [{ref}] again")
+    assert bot.ingest(by_subject)["reference"] == ref
     # another practice quoting our reference does not get attached to it
-    other = make_msg(sender="kwame.osei4@nhs.net", subject="Re: [LES-000001]")
-    assert bot.ingest(other)["reference"] != "LES-000001"
+    other = make_msg(sender="kwame.osei4@nhs.net", subject=f"Re: [{ref}]")
+    assert bot.ingest(other)["reference"] != ref
 
 
 def test_oversize_imap_stub_is_quarantined(bot):
@@ -332,6 +340,6 @@ def test_notices_go_only_to_directory_addresses(bot):
     assert [o["to_addr"] for o in out] == ["priya.raghunathan3@nhs.net", "kettlebrook.hc@nhs.net"]
     notice = out[1]["raw"].decode()
     assert "Auto-Submitted: auto-generated" in notice and "In-Reply-To" not in notice
-    assert "[LES-000001]" in out[1]["subject"]
+    assert f"[{r['reference']}]" in out[1]["subject"] and r["reference"] == case_ref(bot, r)
     refused = bot.conn.execute("SELECT detail FROM audit WHERE action='notice not sent'").fetchone()[0]
     assert "not a directory address" in refused and "stranger" not in refused

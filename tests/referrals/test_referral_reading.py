@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from handlers.contract.reading import negation, patient, practices
-from handlers.referrals.reader import extract, read_outcome, read_outcomes
+from handlers.referrals.outcome_reading import read_outcome, read_outcomes
+from handlers.referrals.reader import extract
 from conftest import DATA, at, text_of
 
-STYLES = Path(__file__).parent / "data" / "referral-styles"
+STYLES = Path(__file__).resolve().parents[1] / "data" / "referral-styles"
 KETTLEBROOK, MERESFIELD = "kettlebrook.hc@nhs.net", "ashmeres.meresfieldmc@nhs.net"
 
 

@@ -16,7 +16,7 @@ from handlers.contract.reading import forms
 from conftest import Lesbot, at, text_of
 from handlers.training import handler as training
 
-STYLES = Path(__file__).parent / "data" / "imsk-styles"
+STYLES = Path(__file__).resolve().parents[1] / "data" / "imsk-styles"
 ON = date(2026, 11, 2)
 
 

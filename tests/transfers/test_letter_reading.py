@@ -14,7 +14,7 @@ from handlers.transfers import reader as tp
 from handlers.contract.reading import clinicletter as cl
 from conftest import Lesbot, at, make_msg, text_of
 
-STYLES = Path(__file__).parent / "data" / "letter-styles"
+STYLES = Path(__file__).resolve().parents[1] / "data" / "letter-styles"
 GOVERNANCE = "governance.lead@example.nhs.uk"
 KETTLEBROOK, STONEBRIDGE, ASHDOWN_VALE = "kettlebrook.hc@nhs.net", "stonebridgelane.admin@nhs.net", \
     "ashdownvale.surgery@nhs.net"

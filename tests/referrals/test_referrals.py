@@ -9,11 +9,17 @@ import docx
 import pytest
 
 from conftest import DATA, at, make_msg, run_cli, text_of
+from handlers.contract.references import reference
 
 OSEI = "kwame.osei4@nhs.net"                  # Stonebridge Lane Z98106 (denosumab only)
 MERESFIELD = "ashmeres.meresfieldmc@nhs.net"   # Z98101: msk-injection, receives referrals
 KETTLEBROOK = "kettlebrook.hc@nhs.net"         # Z98103: msk-injection
 ANJALI = "anjali.mehta22@nhs.net"              # Ashdown Vale Z98102
+
+
+def case_ref(bot, result):
+    """The reference of the case the SQLite file records for this message."""
+    return reference(bot.row(result["id"])["case_id"])
 
 
 def sent(bot, to=None):
@@ -59,11 +65,12 @@ def referral(body, sender=OSEI, subject="MSK joint injection referral", **kw):
 # -- accepted, forwarded, outcome ----------------------------------------------------------
 def test_plain_referral_is_forwarded_and_the_outcome_becomes_payable_activity(bot, home):
     r = bot.ingest("07-msk-referral-plain.eml")
-    assert (r["kind"], r["outcome"], r["reference"]) == ("referral", "accepted", "LES-000001")
+    case = r["reference"]
+    assert (r["kind"], r["outcome"], case) == ("referral", "accepted", case_ref(bot, r))
     ack, = sent(bot, OSEI)
     fwd, = sent(bot, MERESFIELD)
-    assert ack["subject"] == "[LES-000001] Referral received"
-    assert fwd["subject"] == "[LES-000001] Inter-practice referral: MSK joint injection consultation"
+    assert ack["subject"] == f"[{case}] Referral received"
+    assert fwd["subject"] == f"[{case}] Inter-practice referral: MSK joint injection consultation"
     body = text_of(fwd["raw"])
     for need in ("Mr Desmond Arthur PRYCE", "03/06/1958", "999 035 6793", "14 Tanners Row", "01632 960358",
                  "Right shoulder", "Penicillin", "aspirin", "type 2", "February 2025", "temporary resident",
@@ -82,14 +89,14 @@ def test_plain_referral_is_forwarded_and_the_outcome_becomes_payable_activity(bo
     sample = email.message_from_bytes((DATA / "09-msk-outcome-reply-no-injection.eml").read_bytes())
     words = next(p for p in sample.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
     r = bot.ingest(reply_to(fwd, MERESFIELD, words), received_at=at(2026, 9, 30, 13, 6))
-    assert (r["kind"], r["outcome"], r["reference"]) == ("referral_outcome", "accepted", "LES-000001")
+    assert (r["kind"], r["outcome"], r["reference"]) == ("referral_outcome", "accepted", case)
     ref = bot.conn.execute("SELECT * FROM referrals").fetchone()
     assert (ref["outcome"], ref["seen_on"], ref["payable"], ref["quarter"]) == ("no_injection", "2026-09-29", 1,
                                                                                 "2026Q3")
     thanks = sent(bot, MERESFIELD)[-1]
     assert "payable under this LES" in text_of(thanks["raw"])
     told = sent(bot, OSEI)[-1]
-    assert told["subject"] == "[LES-000001] Outcome of your referral"
+    assert told["subject"] == f"[{case}] Outcome of your referral"
     assert "consultation only, no injection, seen on 29/09/2026" in text_of(told["raw"])
 
     # the same outcome again changes nothing; a different one goes to a person
@@ -109,8 +116,8 @@ def test_plain_referral_is_forwarded_and_the_outcome_becomes_payable_activity(bo
     assert "2026,Z98101,Meresfield Medical Centre,1,1,0,1,0,1" in audit
     assert "PRYCE" not in audit and "6793" not in audit
     listed = [json.loads(x) for x in run_cli(home, "referrals", "list", "--json").stdout.splitlines()]
-    assert listed[0]["reference"] == "LES-000001" and listed[0]["payable"] is True
-    shown = json.loads(run_cli(home, "referrals", "show", "LES-000001").stdout)
+    assert listed[0]["reference"] == case and listed[0]["payable"] is True
+    shown = json.loads(run_cli(home, "referrals", "show", case).stdout)
     assert shown["nhs_number"] == "999 035 6793" and len(shown["sent"]) >= 3
 
 
@@ -118,8 +125,10 @@ def test_forwarded_referral_with_a_bad_nhs_number_is_completed_by_a_reply_with_t
     r = bot.ingest("08-msk-referral-forwarded.eml")
     assert (r["kind"], r["outcome"]) == ("referral", "rejected")
     assert "check digit" in r["errors"][0]["problem"]
+    case = r["reference"]
+    assert case == case_ref(bot, r)
     ask, = sent(bot)
-    assert ask["to_addr"] == KETTLEBROOK and ask["subject"] == "[LES-000001] Referral needs attention"
+    assert ask["to_addr"] == KETTLEBROOK and ask["subject"] == f"[{case}] Referral needs attention"
     assert "Reply to this email with the missing details" in text_of(ask["raw"])
     ref = bot.conn.execute("SELECT * FROM referrals").fetchone()
     # forwarded by the receiving practice: the referrer is the practice in the quoted From:
@@ -128,14 +137,14 @@ def test_forwarded_referral_with_a_bad_nhs_number_is_completed_by_a_reply_with_t
     sample = email.message_from_bytes((DATA / "10-msk-outcome-reply-injection-given.eml").read_bytes())
     words = next(p for p in sample.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
     r = bot.ingest(reply_to(ask, KETTLEBROOK, words), received_at=at(2026, 10, 13, 12, 20))
-    assert (r["kind"], r["outcome"], r["reference"]) == ("referral_outcome", "accepted", "LES-000001")
+    assert (r["kind"], r["outcome"], r["reference"]) == ("referral_outcome", "accepted", case)
     ref = bot.conn.execute("SELECT * FROM referrals").fetchone()
     assert (ref["nhs_number"], ref["outcome"], ref["seen_on"], ref["payable"]) == \
         ("9998326338", "injection", "2026-10-12", 0)
     lines = text_of(sent(bot, KETTLEBROOK)[-1]["raw"])
     assert "now complete" in lines and "injection given" in lines
     copy = [o for o in sent(bot, ANJALI)]
-    assert [o["subject"] for o in copy] == ["[LES-000001] Outcome of your referral"]
+    assert [o["subject"] for o in copy] == [f"[{case}] Outcome of your referral"]
 
 
 def test_one_email_several_patients_gets_one_reference_each(bot):
@@ -143,7 +152,8 @@ def test_one_email_several_patients_gets_one_reference_each(bot):
     r = bot.ingest(referral(body), received_at=at(2026, 10, 5, 9, 0))
     assert r["outcome"] == "accepted"
     ids = [x[0] for x in bot.conn.execute("SELECT id FROM referrals ORDER BY id")]
-    assert ids[0] == 1 and len(ids) == 2 and ids[1] > 1
+    # the first patient takes the message's own case; the second a number reserved past it
+    assert r["reference"] == case_ref(bot, r) == f"LES-{ids[0]:06d}" and len(ids) == 2 and ids[1] > ids[0]
     fwds = sent(bot, MERESFIELD)
     assert sorted(o["case_id"] for o in fwds) == ids
     assert {o["subject"][:12] for o in fwds} == {f"[LES-{i:06d}]" for i in ids}
@@ -247,11 +257,12 @@ def test_a_reply_supplying_the_missing_item_completes_the_referral(bot):
 
 
 def test_the_same_patient_referred_twice_is_not_doubled(bot):
-    bot.ingest(referral(form()), received_at=at(2026, 10, 5, 9, 0))
+    first = bot.ingest(referral(form()), received_at=at(2026, 10, 5, 9, 0))
+    assert first["reference"] == case_ref(bot, first)
     r = bot.ingest(referral(form() + "\nResending in case the first did not arrive."),
                    received_at=at(2026, 10, 5, 10, 0))
     assert bot.conn.execute("SELECT count(*) FROM referrals").fetchone()[0] == 1
-    assert "already recorded as LES-000001" in text_of(sent(bot, OSEI)[-1]["raw"])
+    assert f"already recorded as {first['reference']}" in text_of(sent(bot, OSEI)[-1]["raw"])
     assert len(sent(bot, MERESFIELD)) == 1 and r["outcome"] == "rejected"
 
 

@@ -8,6 +8,7 @@ import mailbox
 import pytest
 
 from conftest import DATA, make_msg, outbox_files, run_cli
+from handlers.contract.references import reference
 
 def _all_commands(group=None, path=()):
     """Every group and command of `lesbot`, found by walking the click group (new ones included)."""
@@ -56,7 +57,7 @@ def test_settings_file_and_env(home, tmp_path):
 
 def test_example_settings_file_is_valid(home):
     from pathlib import Path
-    example = Path(__file__).parent.parent / "lesbot.example.toml"
+    example = Path(__file__).resolve().parents[3] / "lesbot.example.toml"
     r = run_cli(home, "check-config", env_extra={"LESBOT_CONFIG": str(example)})
     assert json.loads(r.stdout)["limits"]["max_message_bytes"] == 35 * 1024 * 1024
 
@@ -130,10 +131,14 @@ def test_ingest_missing_path(home):
 
 def test_messages_show_has_history_and_reply(home):
     run_cli(home, "directory", "import", str(DATA / "directory.csv"))
-    run_cli(home, "ingest", str(DATA / "17-nhsmail-exchange-full-headers.eml"))
-    d = json.loads(run_cli(home, "messages", "show", "1").stdout)
+    got, = run_cli(home, "ingest", "--json", str(DATA / "17-nhsmail-exchange-full-headers.eml")).stdout.splitlines()
+    ref = json.loads(got)["reference"]
+    stored, = [json.loads(l) for l in run_cli(home, "messages", "list", "--json").stdout.splitlines()]
+    assert stored["reference"] == ref
+    d = json.loads(run_cli(home, "messages", "show", str(stored["id"])).stdout)
+    assert d["id"] == stored["id"] and reference(d["case_id"]) == ref
     assert d["state"] == "rejected" and d["history"][0]["action"] == "rejected"
     assert d["replies"][0]["state"] == "sent"
-    raw = run_cli(home, "messages", "show", "1", "--raw").stdout
+    raw = run_cli(home, "messages", "show", str(stored["id"]), "--raw").stdout
     assert "Query - denosumab for a temporary resident" in raw
-    assert "LES-000001" in run_cli(home, "messages", "list").stdout
+    assert ref in run_cli(home, "messages", "list").stdout

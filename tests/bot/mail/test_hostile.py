@@ -141,7 +141,8 @@ def test_a_spool_file_made_anew_never_matches_messages_moved_from_the_old_one(ho
     """Issue 11, item 10: spool.db deleted while lesbot.db is kept; its ids restart at 1."""
     from conftest import INBOX
     from bot.settings import config
-    from bot.mail.intake import SPOOL_INSERT, _values, move_spooled, open_spool, spool_path
+    from bot.mail.intake import _values, move_spooled, open_spool, spool_path
+    from store.spool import SPOOL_INSERT
     from store.db import open_db
     s = config.load(home=home, inbox=INBOX)
     conn = open_db(s.db_path)
@@ -195,7 +196,7 @@ def test_a_decision_that_overruns_is_stopped_for_real_and_the_next_message_goes_
     from pathlib import Path
     from conftest import wait_for
     from store.db import connect
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
     import hostile
     srv = serve({"LESBOT_LIMITS__HANDLER_TIMEOUT_SECONDS": "0.3"})
     heavy = make_msg(subject="LES claim", body="Our claim is attached.")
