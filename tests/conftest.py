@@ -350,3 +350,18 @@ def dovecot():
     d = Dovecot().start()
     yield d
     d.cleanup()
+
+
+def bounce_for(outbox_row, recipient, status):
+    """A delivery-status report bouncing one of lesbot's own mails back."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@relay.nhs.net>\r\n"
+        "To: lesbot-bounces@nhs.net\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <bounce-{status}@relay.nhs.net>\r\nDate: Mon, 5 Oct 2026 09:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.nhs.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{outbox_row['msgid']}>\r\nSubject: {outbox_row['subject']}\r\n\r\n--b--\r\n").encode()

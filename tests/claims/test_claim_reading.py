@@ -4,7 +4,6 @@ test that writes claims in many random styles and checks that every service name
 for: an accepted line or a listed problem, never dropped."""
 from __future__ import annotations
 
-import email
 import io
 from datetime import date, datetime, timezone
 from pathlib import Path

@@ -205,6 +205,8 @@ def test_an_urgent_redirection_must_be_the_same_day(sbot):
 
 def test_transfer_within_3_weeks_discharge_and_a_self_referral_back(sbot):
     triaged(sbot, "Decision: physiotherapy\nFirst appointment: 20/11/2026", at(2026, 11, 3, 14))
+    # the case the GP's referral opened, as the SQLite file records it
+    (gp_case,), = sbot.conn.execute("SELECT case_id FROM messages WHERE kind='imsk_referral'").fetchall()
     note = mails(sbot, TRIAGE)[0]
     r = sbot.ingest(reply(note, TRIAGE, "Transfer to rheumatology. Last appointment 01/12/2026, "
                                         "appointment 28/12/2026."), received_at=at(2026, 12, 2, 9))
@@ -218,7 +220,7 @@ def test_transfer_within_3_weeks_discharge_and_a_self_referral_back(sbot):
                     received_at=at(2027, 3, 1, 10))
     assert r["kind"] == "imsk_self_referral"
     row = sbot.conn.execute("SELECT kind, followup_of FROM imsk_referrals ORDER BY id DESC").fetchone()
-    assert tuple(row) == ("self", 1)
+    assert gp_case is not None and tuple(row) == ("self", gp_case)
     assert "follow-up" in text_of(mails(sbot, "stonebridgelane.admin@nhs.net")[-1]["raw"])
     # after 2 months it is a new self-referral
     r = sbot.ingest(make_msg(sender=TRIAGE, to=IMSK, subject="Self-referral",

@@ -10,9 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 from handlers.clock import digest
 from handlers.clock import held
-from conftest import Lesbot, at, make_msg, run_cli, text_of
+from conftest import Lesbot, at, bounce_for, make_msg, run_cli, text_of
 from handlers.enquiry import handler as enquiry
-from test_states import _bounce_for
 
 TEAM = "contract.team@nhs.net"
 PRIYA = "priya.raghunathan3@nhs.net"          # Meresfield Medical Centre, Z98101: denosumab, MSK
@@ -134,12 +133,12 @@ def test_quarantined_failed_and_undelivered_mail_are_listed(home):
         # a hard bounce suppresses the address; the next reply to it is held
         b.ingest(make_msg(sender=KETTLE, body="Is this the right address?"))
         out = b.outbox()[-1]
-        b.ingest(_bounce_for(out, KETTLE, "5.1.1"), envelope_from="")
+        b.ingest(bounce_for(out, KETTLE, "5.1.1"), envelope_from="")
         h = b.ingest(make_msg(sender=KETTLE, body="Is this the right address, again?"))
         assert b.outbox()[-1]["state"] == "held"
         text = _section(_day(b)["text"])
         assert "Quarantined messages: 1" in text
-        assert re.search(rf"message #{b.row(1)['id']}\s.*harbourside-msk\.example\.com \(not in the directory\): "
+        assert re.search(rf"message #{q['id']}\s.*harbourside-msk\.example\.com \(not in the directory\): "
                          r"quarantined: sender not in the directory", text)
         assert "Failed messages: 1" in text
         assert re.search(r"Kettlebrook Health Centre \(Z98103\): failed: RuntimeError while handling", text)

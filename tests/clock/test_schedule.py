@@ -15,8 +15,8 @@ from handlers.clock import reminders
 from bot.processes import scheduler
 from handlers.contract import workdays
 from handlers.contract.periods import LONDON
-from conftest import Lesbot, at, make_msg, run_cli, sample_07_seen_without_injection, text_of
-from test_states import _bounce_for
+from handlers.contract.references import reference
+from conftest import Lesbot, at, bounce_for, make_msg, run_cli, sample_07_seen_without_injection, text_of
 
 TEAM = "contract.team@nhs.net"
 MERESFIELD = "ashmeres.meresfieldmc@nhs.net"
@@ -143,12 +143,14 @@ def test_money_about_to_be_lost(sbot):
 
 
 def test_outcome_chase_at_28_and_42_days_then_the_contract_team(sbot):
-    sbot.ingest("07-msk-referral-plain.eml")          # passed on 14 September 2026
+    referred = sbot.ingest("07-msk-referral-plain.eml")          # passed on 14 September 2026
+    ref = referred["reference"]
+    assert ref == reference(sbot.row(referred["id"])["case_id"])
     sbot.settings.reminders.claims_due = False
     sbot.settings.reminders.money_at_risk = False
     assert reminders.run(sbot.settings, sbot.conn, at(2026, 10, 11, 9, 0)) == []
     first = reminders.run(sbot.settings, sbot.conn, at(2026, 10, 12, 9, 0))
-    assert [(r["kind"], r["reference"]) for r in first] == [("outcome_chase", "LES-000001")]
+    assert [(r["kind"], r["reference"]) for r in first] == [("outcome_chase", ref)]
     chase = sbot.outbox()[-1]
     assert chase["to_addr"] == MERESFIELD and "6793" in text_of(chase["raw"]) and "6793" not in chase["subject"]
     assert reminders.run(sbot.settings, sbot.conn, at(2026, 10, 20, 9, 0)) == []
@@ -156,13 +158,13 @@ def test_outcome_chase_at_28_and_42_days_then_the_contract_team(sbot):
     assert len(second) == 1 and "Second reminder" in second[0]["subject"]
     assert reminders.run(sbot.settings, sbot.conn, at(2026, 11, 30, 9, 0)) == []
     d = digest.run(sbot.settings, sbot.conn, at(2026, 10, 27, 8, 0), "day", dry_run=True)
-    assert "chased twice, now for you: LES-000001" in d["text"]
+    assert f"chased twice, now for you: {ref}" in d["text"]
     # the practice answers the chase: the outcome is recorded against the referral
     reply = make_msg(sender=MERESFIELD, subject="RE: " + sbot.outbox()[-1]["subject"],
                      body="Seen 20/10/2026, did not attend.")
     reply["In-Reply-To"] = sbot.outbox()[-1]["msgid"]
     r = sbot.ingest(reply, received_at=at(2026, 10, 27, 10))
-    assert r["reference"] == "LES-000001"
+    assert r["reference"] == ref
     assert sbot.conn.execute("SELECT outcome FROM referrals").fetchone()[0] == "did_not_attend"
 
 
@@ -228,7 +230,7 @@ def test_the_monthly_digest_has_the_chart_inline(sbot):
 def test_a_bounced_reminder_shows_in_the_digest(sbot):
     reminders.run(sbot.settings, sbot.conn, at(2026, 11, 3, 9, 0))
     out = next(o for o in sbot.outbox() if o["to_addr"] == "kettlebrook.hc@nhs.net")
-    sbot.ingest(_bounce_for(out, "kettlebrook.hc@nhs.net", "5.1.1"), envelope_from="")
+    sbot.ingest(bounce_for(out, "kettlebrook.hc@nhs.net", "5.1.1"), envelope_from="")
     d = digest.run(sbot.settings, sbot.conn, datetime.now(timezone.utc) + timedelta(minutes=1), "day")
     assert "Bounced: reminder_claims_due to kettlebrook.hc@nhs.net (5.1.1, permanent)" in d["text"]
 

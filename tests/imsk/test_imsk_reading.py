@@ -13,7 +13,7 @@ import pytest
 from handlers.imsk import reader as imskparse
 from store.directory import import_csv
 from handlers.contract.reading import forms
-from conftest import Lesbot, at, text_of
+from conftest import Lesbot, text_of
 from handlers.training import handler as training
 
 STYLES = Path(__file__).resolve().parents[1] / "data" / "imsk-styles"

@@ -7,6 +7,7 @@ import sqlite_utils
 
 from conftest import Lesbot, make_msg
 from store import migrations
+from handlers.contract.references import reference
 from store.db import SCHEMA_VERSION, connect, migrate, reserve_case_ids
 
 
@@ -22,22 +23,24 @@ def test_a_v3_database_with_mail_upgrades_and_keeps_numbering(tmp_path, home):
     for i in range(1, 4):
         conn.execute("INSERT INTO messages (received_at, source, raw, state) VALUES ('2026-10-01', 'file', ?, "
                      "'accepted')", (b"x" * i,))
+    top = conn.execute("SELECT max(id) FROM messages").fetchone()[0]      # the last message opened a case
     conn.execute("INSERT INTO cases (id, created_at, org_code, kind, state, first_message) "
-                 "VALUES (3, '2026-10-01', 'Z98101', 'claim', 'accepted', 3)")
+                 "VALUES (?, '2026-10-01', 'Z98101', 'claim', 'accepted', ?)", (top, top))
     assert migrate(conn) == SCHEMA_VERSION
     assert [r[0] for r in conn.execute("SELECT length(raw) FROM messages ORDER BY id")] == [1, 2, 3]
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name='messages'").fetchone()[0] >= 5
     # reserved numbers are past every message and case, and no later message takes them
     got = reserve_case_ids(db, 2)
-    assert got == [4, 5]
+    assert got == [top + 1, top + 2]
     conn.execute("INSERT INTO messages (received_at, source, raw, state) VALUES ('2026-10-02', 'file', x'00', "
                  "'received')")
-    assert conn.execute("SELECT max(id) FROM messages").fetchone()[0] == 6
+    after = conn.execute("SELECT max(id) FROM messages").fetchone()[0]
+    assert after == got[-1] + 1
     conn.close()
     # and lesbot runs on it
     bot = Lesbot(home)
     r = bot.ingest(make_msg(body="Hello"))
-    assert r["reference"] == "LES-000007"
+    assert r["id"] == after + 1 and r["reference"] == reference(after + 1)
     bot.close()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from bot.mail.intake import store
 from conftest import DATA, Lesbot, at, make_msg, run_cli, sample_07_seen_without_injection, text_of
+from handlers.contract.references import reference
 
 AGH = "agh.metabolicbone@nhs.net"                 # hospital Z98801
 MVHT = "mvht.rheumatology.admin@nhs.net"          # hospital Z98802
@@ -47,8 +48,10 @@ def gbot(home):
 # -- transfer letters ----------------------------------------------------------------------------
 def test_letter_in_the_body_puts_the_patient_on_the_practice_register(bot):
     r = bot.ingest("11-denosumab-letter-in-body.eml")
-    assert (r["kind"], r["outcome"], r["reference"]) == ("denosumab_transfer", "accepted", "LES-000001")
+    case = reference(bot.row(r["id"])["case_id"])
+    assert (r["kind"], r["outcome"], r["reference"]) == ("denosumab_transfer", "accepted", case)
     (e,) = register(bot)
+    assert e["case_id"] == bot.row(r["id"])["case_id"]
     assert (e["nhs_number"], e["practice_code"], e["hospital_code"], e["first_dose_on"], e["next_due"],
             e["status"]) == ("9999609058", "Z98104", "Z98801", "2026-08-18", "2027-02-18", "active")
     assert [tuple(d) for d in bot.conn.execute("SELECT given_on, source FROM doses")] == [("2026-08-18", "hospital")]
@@ -326,14 +329,17 @@ def test_denosumab_quarterly_activity(registered, home):
 
 def test_a_dose_by_reply_to_the_register_email_needs_no_nhs_number(registered):
     bot = registered
+    # the case the transfer letter opened, as the SQLite file records it
+    (letter_case,), = bot.conn.execute("SELECT case_id FROM messages WHERE kind='denosumab_transfer'").fetchall()
+    case = reference(letter_case)
     note = next(o for o in bot.outbox() if o["to_addr"] == HIGHMERE)
     m = make_msg(sender="joanne.ferris2@nhs.net", subject="RE: " + note["subject"],
                  body="Second denosumab injection given today, 18/02/2027.")
     m["In-Reply-To"] = note["msgid"]
     r = bot.ingest(m, received_at=at(2027, 2, 18, 15, 0))
-    assert (r["kind"], r["outcome"], r["reference"]) == ("denosumab_dose", "accepted", "LES-000001")
+    assert (r["kind"], r["outcome"], r["reference"]) == ("denosumab_dose", "accepted", case)
     assert register(bot)[0]["next_due"] == "2027-08-18"
     # or with the reference in the subject of a new email
-    m = make_msg(sender=HIGHMERE, subject="LES-000001 denosumab", body="Injection given on 17/08/2027.")
+    m = make_msg(sender=HIGHMERE, subject=f"{case} denosumab", body="Injection given on 17/08/2027.")
     r = bot.ingest(m, received_at=at(2027, 8, 17, 15, 0))
     assert r["outcome"] == "accepted" and register(bot)[0]["next_due"] == "2028-02-17"

@@ -25,7 +25,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli.main import main
-from conftest import DATA, INBOX, LESBOT, Lesbot, cli_env, make_msg, run_cli
+from conftest import DATA, INBOX, LESBOT, Lesbot, cli_env, make_msg, run_cli, wait_for
+from handlers.contract.references import reference
 
 ROOT = Path(__file__).resolve().parents[3]
 NOT_A_PRACTICE = "ZZ999"
@@ -424,8 +425,13 @@ def test_serve_logs_its_settings_and_each_message_without_naming_anyone(serve, h
     with smtplib.SMTP("127.0.0.1", srv.port) as s:
         s.send_message(m)
     log_path = home / "serve.log"
+
+    def done():
+        with contextlib.closing(sqlite3.connect(home / "lesbot.db")) as db:
+            return db.execute("SELECT id, case_id FROM messages WHERE state != 'received'").fetchone()
+    msg_id, case_id = wait_for(done, timeout=30)
     deadline = time.time() + 30
-    while time.time() < deadline and "message 1:" not in log_path.read_text():
+    while time.time() < deadline and f"message {msg_id}:" not in log_path.read_text():
         time.sleep(0.2)
     srv.stop()
     log = log_path.read_text()
@@ -433,7 +439,7 @@ def test_serve_logs_its_settings_and_each_message_without_naming_anyone(serve, h
     assert " INFO " in start and f"smtp_port={srv.port}" in start and f"inbox={INBOX}" in start
     assert "imap.password=***" in start and "relay.oauth2_token_command=***" in start
     assert "s3cret-pw" not in log and "k3y" not in log
-    line, = [x for x in log.splitlines() if "message 1:" in x]
+    line, = [x for x in log.splitlines() if f"message {msg_id}:" in x]
     assert " INFO " in line and "kind=enquiry" in line and "outcome=rejected" in line
-    assert "reference=LES-000001" in line and "reply=@nhs.net" in line
+    assert f"reference={reference(case_id)}" in line and "reply=@nhs.net" in line
     assert "Hartwell" not in log and "priya.raghunathan3" not in log

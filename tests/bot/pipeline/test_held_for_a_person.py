@@ -5,7 +5,7 @@ import email
 import json
 from email import policy
 
-from conftest import DATA, cli_env, run_cli  # noqa: F401
+from conftest import DATA, run_cli
 
 KETTLEBROOK = "kettlebrook.hc@nhs.net"      # Z98103
 HIGHMERE = "highmere.practice@nhs.net"      # Z98104, the practice sample 11's letter names

@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from conftest import DATA, Lesbot, make_msg
+from conftest import DATA, Lesbot, bounce_for, make_msg
 from handlers.base import Decision
 from handlers.contract.references import reference
 from handlers.enquiry import handler as enquiry
@@ -262,25 +262,11 @@ def test_reply_cap_per_sender_per_day(home):
         b.close()
 
 
-def _bounce_for(outbox_row, recipient, status):
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@relay.nhs.net>\r\n"
-        "To: lesbot-bounces@nhs.net\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        f"Message-ID: <bounce-{status}@relay.nhs.net>\r\nDate: Mon, 5 Oct 2026 09:00:00 +0000\r\n"
-        "MIME-Version: 1.0\r\n"
-        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n"
-        "--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.nhs.net\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: <{outbox_row['msgid']}>\r\nSubject: {outbox_row['subject']}\r\n\r\n--b--\r\n").encode()
-
-
 def test_hard_bounce_recorded_on_case_and_address_suppressed(bot, home):
     from conftest import run_cli
     first = bot.ingest(make_msg())
     out = bot.outbox()[0]
-    r = bot.ingest(_bounce_for(out, "priya.raghunathan3@nhs.net", "5.1.1"), envelope_from="")
+    r = bot.ingest(bounce_for(out, "priya.raghunathan3@nhs.net", "5.1.1"), envelope_from="")
     assert (r["outcome"], r["kind"]) == ("ignored", "bounce")
     assert r["reference"] == first["reference"]
     b = bot.conn.execute("SELECT * FROM bounces").fetchone()
@@ -296,7 +282,7 @@ def test_hard_bounce_recorded_on_case_and_address_suppressed(bot, home):
 
 def test_mailbox_full_bounce_is_soft(bot):
     bot.ingest(make_msg())
-    bot.ingest(_bounce_for(bot.outbox()[0], "priya.raghunathan3@nhs.net", "5.2.2"), envelope_from="")
+    bot.ingest(bounce_for(bot.outbox()[0], "priya.raghunathan3@nhs.net", "5.2.2"), envelope_from="")
     assert bot.conn.execute("SELECT hard FROM bounces").fetchone()[0] == 0
     assert bot.conn.execute("SELECT count(*) FROM suppressed").fetchone()[0] == 0
 
