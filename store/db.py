@@ -109,5 +109,7 @@ def reserve_case_ids(path, count: int) -> list[int]:
 def directory_version(conn: sqlite3.Connection) -> tuple[str, int]:
     """(the database file, its directory's change counter): the key for anything kept in memory
     that is derived from the directory (migration v8 moves it on at every change)."""
-    path = conn.execute("PRAGMA database_list").fetchone()[2] or f"memory:{id(conn)}"
-    return str(path), conn.execute("SELECT n FROM directory_version WHERE id = 1").fetchone()[0]
+    # one statement: readers ask several times per message
+    path, n = conn.execute("SELECT (SELECT file FROM pragma_database_list WHERE name = 'main'), n "
+                           "FROM directory_version WHERE id = 1").fetchone()
+    return str(path or f"memory:{id(conn)}"), n
