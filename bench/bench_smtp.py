@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Acceptance and end-to-end rates of `lesbot serve` against a bare aiosmtpd sink.
 
-Both servers are fed, in the same run, by the same client: 16 parallel SMTP
-connections (4 processes x 4 threads), each sending its share over one session.
-Prints the ratios to the sink, then the p99 time from 250 to reply queued at a
-steady 50 messages/s.
+Both are fed, in the same run, by the same client: 16 parallel SMTP connections
+(4 processes x 4 threads), each sending its share over one session. Per kind of
+mail (enquiry: the core pipeline alone; claim: through the claims handler) and
+per round, in alternating order: the sink, lesbot replying to its Maildir outbox,
+lesbot handing replies to a relay (another bare aiosmtpd). Prints the sink's
+rate, lesbot's rates as ratios to it, CPU ms per message of the serve process
+and of its worker, and the p99 time from 250 to reply queued at a steady
+50 messages/s.
 
-    python bench/bench_smtp.py [--messages 3000] [--rate-seconds 10]
+    python bench/bench_smtp.py [--kinds enquiry,claim] [--messages 2000] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -47,12 +51,16 @@ def free_port():
 KIND = "claim"
 
 
+def sender(i: int) -> str:
+    return f"practice{i % PRACTICES}@nhs.net"
+
+
 def message(i: int) -> bytes:
     """About 6 KB, multipart with a small CSV, like a typical claim email (--kind claim),
     or the same size as a question lesbot cannot act on (--kind enquiry: the core alone)."""
     m = EmailMessage()
     p = i % PRACTICES
-    m["From"] = f"practice{p}@nhs.net"
+    m["From"] = sender(i)
     m["To"] = INBOX
     m["Subject"] = f"LES claim {i}" if KIND == "claim" else f"Question {i}"
     m["Date"] = "Mon, 05 Oct 2026 08:14:20 +0000"
@@ -70,6 +78,7 @@ def message(i: int) -> bytes:
 
 
 def run_sink(port: int):
+    """A bare aiosmtpd server: 250 to everything, nothing stored. Also the relay's far end."""
     from aiosmtpd.smtp import SMTP
 
     class Sink:
@@ -85,11 +94,19 @@ def run_sink(port: int):
     asyncio.run(main())
 
 
+def start_sink() -> tuple[int, mp.Process]:
+    port = free_port()
+    proc = mp.get_context("fork").Process(target=run_sink, args=(port,), daemon=True)
+    proc.start()
+    wait_port(port, type("P", (), {"poll": lambda self: None})())
+    return port, proc
+
+
 def _client_proc(port, payloads, start_evt, out_q):
     def conn_worker(chunk, res):
         s = smtplib.SMTP("127.0.0.1", port, timeout=60)
-        for raw in chunk:
-            s.sendmail("practice@nhs.net", [INBOX], raw)
+        for sender, raw in chunk:
+            s.sendmail(sender, [INBOX], raw)
             res.append(time.time())
         s.quit()
     per = [payloads[i::CONNECTIONS // PROCS] for i in range(CONNECTIONS // PROCS)]
@@ -105,7 +122,7 @@ def _client_proc(port, payloads, start_evt, out_q):
 
 def blast(port: int, n: int, offset: int) -> tuple[float, float]:
     """Send n messages over 16 connections; return (start, time of the last 250)."""
-    payloads = [message(offset + i) for i in range(n)]
+    payloads = [(sender(offset + i), message(offset + i)) for i in range(n)]
     ctx = mp.get_context("fork")
     start_evt, out_q = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_client_proc, args=(port, payloads[i::PROCS], start_evt, out_q))
@@ -134,10 +151,13 @@ def wait_port(port, proc, timeout=30):
     raise SystemExit("server did not listen")
 
 
-def start_lesbot(home: Path, port: int):
+def start_lesbot(home: Path, port: int, relay_port: int | None = None):
     env = dict(os.environ, LESBOT_HOME=str(home), LESBOT_INBOX=INBOX,
                LESBOT_LIMITS__REPLIES_PER_SENDER_PER_DAY="1000000")
     env.pop("LESBOT_CONFIG", None)
+    if relay_port:
+        env.update(LESBOT_RELAY__HOST="127.0.0.1", LESBOT_RELAY__PORT=str(relay_port),
+                   LESBOT_RELAY__SECURITY="none")
     csv = home / "dir.csv"
     home.mkdir(parents=True, exist_ok=True)
     csv.write_text("ods_code,name,kind,emails,services\n" + "".join(
@@ -158,72 +178,123 @@ def count(db: Path, sql: str) -> int:
         c.close()
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def worker_pid(serve_pid: int) -> int:
+    with open(f"/proc/{serve_pid}/task/{serve_pid}/children") as f:
+        kids = [int(k) for k in f.read().split()]
+    if len(kids) != 1:
+        raise SystemExit(f"expected one worker process under serve, found {kids}")
+    return kids[0]
+
+
+def wait_for(db: Path, sql: str, target: int, poll: float = 0.02) -> float:
+    while count(db, sql) < target:
+        time.sleep(poll)
+    return time.time()
+
+
+def sink_round(n: int) -> float:
+    port, proc = start_sink()
+    try:
+        blast(port, 200, 0)                                  # warm-up
+        t0, t1 = blast(port, n, 1000)
+        return n / (t1 - t0)
+    finally:
+        proc.terminate()
+        proc.join()
+
+
+def lesbot_round(home: Path, n: int, relay: bool, latency_seconds: float = 0.0) -> dict:
+    """Acceptance and end-to-end rates of one fresh lesbot, and its CPU per message."""
+    relay_port, relay_proc = start_sink() if relay else (None, None)
+    port = free_port()
+    lb = start_lesbot(home, port, relay_port)
+    db = home / "lesbot.db"
+    sent = "SELECT count(*) FROM outbox WHERE state='sent'"
+    try:
+        blast(port, 200, 100_000)                            # warm-up: imports, first-use compiling
+        wait_for(db, sent, 200, 0.05)
+        pids = (lb.pid, worker_pid(lb.pid))
+        cpu0 = [cpu_seconds(p) for p in pids]
+        t0, t1 = blast(port, n, 200_000)
+        queued = wait_for(db, "SELECT count(*) FROM outbox", n + 200)
+        delivered = wait_for(db, sent, n + 200)
+        cpu = [(cpu_seconds(p) - c) / n * 1000 for p, c in zip(pids, cpu0)]
+        out = {"accept": n / (t1 - t0), "queued": n / (queued - t0), "delivered": n / (delivered - t0),
+               "serve_ms": cpu[0], "worker_ms": cpu[1]}
+        if latency_seconds:
+            out["latency"] = latency_run(port, db, latency_seconds)
+        return out
+    finally:
+        lb.terminate()
+        lb.wait(20)
+        if relay_proc:
+            relay_proc.terminate()
+            relay_proc.join()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=2000, help="messages per round")
     ap.add_argument("--rounds", type=int, default=3, help="sink and lesbot alternate; medians are reported")
     ap.add_argument("--rate-seconds", type=float, default=10.0, help="length of the 50 msg/s latency run")
-    ap.add_argument("--kind", choices=["claim", "enquiry"], default="claim",
+    ap.add_argument("--kinds", default="enquiry,claim",
                     help="claim: valid claims through the claims handler; enquiry: the core pipeline alone")
     args = ap.parse_args()
     global KIND
-    KIND = args.kind
     n = args.messages
     tmp = Path(tempfile.mkdtemp(prefix="lesbot-bench-"))
-    sink_rates, accept_rates, queued_rates, delivered_rates = [], [], [], []
     try:
-        for rnd in range(args.rounds):
-            # the sink
-            port = free_port()
-            sink = mp.get_context("fork").Process(target=run_sink, args=(port,), daemon=True)
-            sink.start()
-            wait_port(port, type("P", (), {"poll": lambda self: None})())
-            blast(port, 200, 0)                              # warm-up
-            t0, t1 = blast(port, n, 1000)
-            sink_rates.append(n / (t1 - t0))
-            sink.terminate()
-            sink.join()
-
-            # lesbot, on a fresh home each round
-            port = free_port()
-            home = tmp / f"lesbot{rnd}"
-            lb = start_lesbot(home, port)
-            db = home / "lesbot.db"
-            try:
-                blast(port, 200, 100_000)                    # warm-up
-                while count(db, "SELECT count(*) FROM outbox WHERE state='sent'") < 200:
-                    time.sleep(0.05)
-                t0, t1 = blast(port, n, 200_000)
-                accept_rates.append(n / (t1 - t0))
-                while count(db, "SELECT count(*) FROM outbox") < n + 200:
-                    time.sleep(0.02)
-                queued_rates.append(n / (time.time() - t0))
-                while count(db, "SELECT count(*) FROM outbox WHERE state='sent'") < n + 200:
-                    time.sleep(0.05)
-                delivered_rates.append(n / (time.time() - t0))
-                if rnd == args.rounds - 1:
-                    lat = latency_run(port, db, args.rate_seconds)
-            finally:
-                lb.terminate()
-                lb.wait(20)
-        med = statistics.median
-        sink_rate = med(sink_rates)
-        lat.sort()
-        p50 = statistics.median(lat)
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(f"{args.kind}: {args.rounds} rounds of {n} messages (~{len(message(1)) // 1024} KB each), "
-              f"16 connections, {os.cpu_count()} cores; medians")
-        print(f"sink (aiosmtpd, 250 only)            {sink_rate:6.0f} msg/s   1.00x   "
-              f"(rounds: {', '.join(f'{r:.0f}' for r in sink_rates)})")
-        for label, rates in (("lesbot acceptance (250, durable)    ", accept_rates),
-                             ("lesbot end-to-end (reply queued)    ", queued_rates),
-                             ("lesbot end-to-end (reply in Maildir)", delivered_rates)):
-            ratios = [r / s for r, s in zip(rates, sink_rates)]
-            print(f"{label} {med(rates):6.0f} msg/s   {med(ratios):.2f}x   "
-                  f"(round ratios: {', '.join(f'{x:.2f}' for x in ratios)})")
-        print(f"at 50 msg/s: 250 -> reply queued     p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(lat)} messages)")
+        for kind in args.kinds.split(","):
+            KIND = kind
+            sink, runs = [], {"maildir": [], "relay": []}
+            for rnd in range(args.rounds):
+                # Alternate the order, so neither side always runs on a warmer (or busier) machine.
+                order = ["sink", "maildir", "relay"] if rnd % 2 == 0 else ["relay", "maildir", "sink"]
+                for side in order:
+                    if side == "sink":
+                        sink.append(sink_round(n))
+                        continue
+                    last = rnd == args.rounds - 1 and side == "maildir"
+                    runs[side].append(lesbot_round(tmp / f"{kind}-{side}-{rnd}", n, side == "relay",
+                                                   args.rate_seconds if last else 0.0))
+            report(kind, n, sink, runs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(kind: str, n: int, sink: list[float], runs: dict) -> None:
+    med = statistics.median
+    print(f"{kind}: {len(sink)} alternating rounds of {n} messages (~{len(message(1)) // 1024} KB each), "
+          f"{CONNECTIONS} connections, {os.cpu_count()} cores; medians")
+    print(f"  sink (aiosmtpd, 250 only)                 {med(sink):6.0f} msg/s   1.00x   "
+          f"(rounds: {', '.join(f'{r:.0f}' for r in sink)})")
+    lines = (("acceptance (250, durable), Maildir run", "maildir", "accept"),
+             ("acceptance (250, durable), relay run  ", "relay", "accept"),
+             ("end-to-end, reply queued              ", "maildir", "queued"),
+             ("end-to-end, reply in the Maildir      ", "maildir", "delivered"),
+             ("end-to-end, reply taken by the relay  ", "relay", "delivered"))
+    for label, side, key in lines:
+        rates = [r[key] for r in runs[side]]
+        ratios = [r / s for r, s in zip(rates, sink)]
+        print(f"  lesbot {label} {med(rates):6.0f} msg/s   {med(ratios):.2f}x   "
+              f"(round ratios: {', '.join(f'{x:.2f}' for x in ratios)})")
+    for side in ("maildir", "relay"):
+        print(f"  CPU per message ({side:7}): serve {med(r['serve_ms'] for r in runs[side]):.2f} ms, "
+              f"worker {med(r['worker_ms'] for r in runs[side]):.2f} ms")
+    lat = sorted(next(r["latency"] for r in runs["maildir"] if "latency" in r))
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(f"  at 50 msg/s: 250 -> reply queued       p50 {med(lat):.1f} ms, p99 {p99:.1f} ms "
+          f"({len(lat)} messages)")
 
 
 def latency_run(port, db, seconds) -> list[float]:
@@ -236,7 +307,7 @@ def latency_run(port, db, seconds) -> list[float]:
         delay = start + i / 50 - time.time()
         if delay > 0:
             time.sleep(delay)
-        s.sendmail("practice@nhs.net", [INBOX], message(300_000 + i))
+        s.sendmail(sender(300_000 + i), [INBOX], message(300_000 + i))
     s.quit()
     while count(db, f"SELECT count(*) FROM outbox WHERE message>{before}") < total:
         time.sleep(0.05)

@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import json
 import logging
 import threading
+import time
 
 import handlers as handler_registry
 from bot.mail.attachments import Vetter
@@ -65,14 +66,14 @@ class Pipeline:
                 return h.handle(ctx, found), m.facts
         raise RuntimeError("no handler matched (the registry must end with a fallback)")
 
+    def decide_and_reply(self, row, conn) -> tuple[Decision, Facts]:
+        decision, facts = self.decide(row, conn)
+        open_case(row, decision, facts)
+        prepare_reply(self.settings, row, decision, facts)
+        return decision, facts
+
     def _decide_timed(self, row) -> tuple[Decision, Facts | None, str]:
-        local = self._local
-        def work():
-            decision, facts = self.decide(row, local.conn)
-            open_case(row, decision, facts)
-            prepare_reply(self.settings, row, decision, facts)
-            return decision, facts
-        fut = self._executor.submit(work)
+        fut = self._executor.submit(lambda: self.decide_and_reply(row, self._local.conn))
         try:
             decision, facts = fut.result(timeout=self.settings.limits.handler_timeout_seconds)
             return decision, facts, ""
@@ -82,8 +83,14 @@ class Pipeline:
             self.overran = True
             self._executor.shutdown(wait=False)
             self._executor = self._new_executor()
-            return (Decision("failed", "error"), None,
-                    f"handling took longer than {self.settings.limits.handler_timeout_seconds:g} s")
+            return Decision("failed", "error"), None, self._overrun_text()
+        except Exception as e:
+            log.exception("message %s failed", row["id"])
+            return Decision("failed", "error"), None, describe(e)
+
+    def decide_safely(self, row, conn) -> tuple[Decision, Facts | None, str]:
+        try:
+            return *self.decide_and_reply(row, conn), ""
         except Exception as e:
             log.exception("message %s failed", row["id"])
             return Decision("failed", "error"), None, describe(e)
@@ -111,27 +118,88 @@ class Pipeline:
         A group never holds two messages from one sender, nor two decisions sharing
         a key (one patient), so a message is always decided after everything earlier
         it depends on is committed (a duplicate has the sender of its original).
+        A group is handed to the decide thread once, not message by message: the
+        hand-off costs about as much as deciding a short message.
         """
         out: list[dict] = []
-        group, senders = [], set()
-        for mid in self.pending():
-            row = messages.for_processing(self.conn, mid)
-            if row is None or row["state"] != "received":
-                continue
-            item = (row, *self._decide_timed(row))
-            claims = {item[2].from_addr if item[2] else None} | item[1].keys
-            conflict = bool(claims & senders)
-            if conflict or len(group) >= group_size:
-                out += self._commit_group(group)
-                group, senders = [], set()
-                if conflict:     # decided before an earlier message it depends on was committed
-                    item = (row, *self._decide_timed(row))
-                    claims = {item[2].from_addr if item[2] else None} | item[1].keys
-            group.append(item)
-            senders |= claims
-        if group:
+        ids = self.pending()
+        while ids and not self.overran:
+            group, taken = self._decide_group(ids[:group_size])
             out += self._commit_group(group)
+            ids = ids[taken:]
         return [r for r in out if r]
+
+    def _decide_group(self, ids: list[int]) -> tuple[list[tuple], int]:
+        """Decide messages in order until one conflicts with the group (it is decided again,
+        after the group is committed) or a decision overruns the time limit. Returns the group
+        and how many ids it used up."""
+        limit = self.settings.limits.handler_timeout_seconds
+        job = _GroupJob(self, ids)
+        fut = self._executor.submit(job.run)
+        while True:
+            try:
+                fut.result(timeout=max(0.01, job.started + limit - time.monotonic()))
+                return job.group, job.taken
+            except cf.TimeoutError:
+                with job.lock:
+                    if job.finished or time.monotonic() - job.started < limit:
+                        continue
+                    job.abandoned = True
+                    group, taken = list(job.group), job.taken
+                self.overran = True
+                self._executor.shutdown(wait=False)
+                self._executor = self._new_executor()
+                stuck = messages.for_processing(self.conn, ids[taken])
+                if stuck is not None and stuck["state"] == "received":
+                    group.append((stuck, Decision("failed", "error"), None, self._overrun_text()))
+                return group, taken + 1
+            except Exception:
+                log.exception("deciding a group failed")
+                raise
+
+    def _overrun_text(self) -> str:
+        return f"handling took longer than {self.settings.limits.handler_timeout_seconds:g} s"
 
     def close(self):
         self._executor.shutdown(wait=False)
+
+
+class _GroupJob:
+    """One group's decisions, run in the decide thread. The processor thread watches the
+    time each message has taken; `lock` keeps its view and this thread's progress in step."""
+
+    def __init__(self, pipeline: Pipeline, ids: list[int]):
+        self.pipeline, self.ids = pipeline, ids
+        self.lock = threading.Lock()
+        self.group: list[tuple] = []
+        self.taken = 0                 # ids used up: decided into the group, or skipped
+        self.started = time.monotonic()
+        self.finished = self.abandoned = False
+
+    def run(self) -> None:
+        p, conn = self.pipeline, self.pipeline._local.conn
+        senders: set = set()
+        try:
+            for mid in self.ids:
+                with self.lock:
+                    if self.abandoned:
+                        return
+                    self.started = time.monotonic()      # ids[taken] is the one being decided
+                row = messages.for_processing(conn, mid)
+                if row is None or row["state"] != "received":
+                    with self.lock:
+                        self.taken += 1
+                    continue
+                decision, facts, err = p.decide_safely(row, conn)
+                claims = {facts.from_addr if facts else None} | decision.keys
+                with self.lock:
+                    if self.abandoned:
+                        return
+                    if claims & senders:
+                        return     # depends on something in this group: decided again after it commits
+                    self.group.append((row, decision, facts, err))
+                    self.taken += 1
+                senders |= claims
+        finally:
+            with self.lock:
+                self.finished = True

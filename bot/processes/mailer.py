@@ -39,19 +39,45 @@ class Maildir:
         return any(p.name.split(":")[0] == name for p in (self.root / "cur").glob(name + "*"))
 
     def deliver(self, name: str, data: bytes) -> None:
-        if self.exists(name):
-            return
-        tmp = self.root / "tmp" / name
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, self.root / "new" / name)
-        fd = os.open(self.root / "new", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        error = self.deliver_many([(name, data, True)])[0]
+        if error:
+            raise error
+
+    def deliver_many(self, items: list[tuple[str, bytes, bool]]) -> list[Exception | None]:
+        """Write (name, data, maybe_there_already) files; each is durable when this returns
+        without an error for it. One fsync per file and one for the directory, for the batch:
+        syncing `new/` once makes every rename in it durable."""
+        errors: list[Exception | None] = []
+        moved = False
+        for name, data, check in items:
+            try:
+                if check and self.exists(name):     # written before a crash; a reader may have moved it
+                    errors.append(None)
+                    continue
+                tmp = self.root / "tmp" / name
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.rename(tmp, self.root / "new" / name)
+                moved = True
+                errors.append(None)
+            except Exception as e:
+                errors.append(e)
+        if moved:
+            try:
+                fd = os.open(self.root / "new", os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except Exception as e:       # the renames may not be durable: none counts as delivered
+                return [err or e for err in errors]
+        return errors
+
+
+class _Stale(Exception):
+    """The relay is gone before MAIL FROM was accepted: nothing of the reply was handed over."""
 
 
 class DeliveryUnknown(Exception):
@@ -60,21 +86,31 @@ class DeliveryUnknown(Exception):
 
 
 class Relay:
+    """One connection to the relay, kept open while there is mail to hand over (a connection
+    and its TLS and AUTH per reply would cost more than the reply)."""
     # RFC 5321 4.5.3.2.6: a client should wait 10 minutes for the reply to the end of data.
     DATA_REPLY_SECONDS = 600
 
     def __init__(self, cfg):
         self.cfg = cfg
+        self._context: ssl.SSLContext | None = None
+        self._smtp: smtplib.SMTP | None = None
 
-    def deliver(self, envelope_from: str, to: str, data: bytes) -> None:
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:          # loading the CA store costs tens of ms: once
+            self._context = ssl.create_default_context()
+        return self._context
+
+    def _connect(self) -> smtplib.SMTP:
         c = self.cfg
-        ctx = ssl.create_default_context()
-        cls = smtplib.SMTP_SSL if c.security == "ssl" else smtplib.SMTP
-        kw = {"context": ctx} if c.security == "ssl" else {}
-        with cls(c.host, c.port, timeout=c.timeout_seconds, **kw) as s:
+        if c.security == "ssl":
+            s = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_seconds, context=self.context())
+        else:
+            s = smtplib.SMTP(c.host, c.port, timeout=c.timeout_seconds)
+        try:
             s.ehlo()
             if c.security == "starttls":
-                s.starttls(context=ctx)
+                s.starttls(context=self.context())
                 s.ehlo()
             if c.oauth2_token_command:
                 token = token_from_command(c.oauth2_token_command)
@@ -86,10 +122,50 @@ class Relay:
                     raise smtplib.SMTPAuthenticationError(code, resp)
             elif c.user:
                 s.login(c.user, c.password)
-            self._transaction(s, envelope_from, to, data)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def deliver(self, envelope_from: str, to: str, data: bytes) -> None:
+        reused = self._smtp is not None
+        if not reused:
+            self._smtp = self._connect()
+        try:
+            self._transaction(self._smtp, envelope_from, to, data)
+        except _Stale:
+            # The relay closed a connection we kept: nothing was handed over, so try once afresh.
+            self.close()
+            if not reused:
+                raise smtplib.SMTPServerDisconnected("the relay closed the connection") from None
+            self._smtp = self._connect()
+            try:
+                self._transaction(self._smtp, envelope_from, to, data)
+            except _Stale:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("the relay closed the connection") from None
+            except BaseException:
+                self.close()
+                raise
+        except BaseException:
+            self.close()          # after any failure, start the next reply on a clean connection
+            raise
+
+    def close(self) -> None:
+        s, self._smtp = self._smtp, None
+        if s is not None:
+            try:
+                s.quit()
+            except Exception:
+                s.close()
 
     def _transaction(self, s: smtplib.SMTP, envelope_from: str, to: str, data: bytes) -> None:
-        code, resp = s.mail(envelope_from)
+        try:
+            code, resp = s.mail(envelope_from)
+        except (smtplib.SMTPServerDisconnected, ConnectionError) as e:
+            raise _Stale() from e
+        if code == 421:
+            raise _Stale()
         if code != 250:
             raise smtplib.SMTPSenderRefused(code, resp, envelope_from)
         code, resp = s.rcpt(to)
@@ -109,6 +185,8 @@ class Relay:
             code, resp = s.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as e:
             raise DeliveryUnknown(f"no answer after the data was sent: {type(e).__name__}: {e}") from e
+        if s.sock is not None:
+            s.sock.settimeout(self.cfg.timeout_seconds)
         if code != 250:
             raise smtplib.SMTPDataError(code, resp)
 
@@ -127,6 +205,7 @@ class Mailer:
         self.conn = conn
         self.maildir = Maildir(settings.outbox_dir)
         self.relay = Relay(settings.relay) if settings.relay.host else None
+        self.recovered: set[int] = set()      # rows a crash left 'sending': their file may exist
 
     def _write(self, fn):
         with transaction(self.conn):
@@ -137,8 +216,8 @@ class Mailer:
 
         Maildir: a batch is claimed and marked together (a file's name is fixed by its row, so
         a crash in between can only find the file already there). Relay: one row at a time is
-        claimed, handed over and marked sent in its own commit, so after a crash at most one
-        row is in doubt, and that one is never resent blindly (state 'unknown')."""
+        claimed and handed over, so after a crash at most one row is in doubt, and that one is
+        never resent blindly (state 'unknown')."""
         now_s = (now or datetime.now(timezone.utc)).isoformat()
         rows = outbox_table.due(self.conn, now_s, limit)
         if not rows:
@@ -148,12 +227,17 @@ class Mailer:
         # Claiming commits (synchronous=FULL), which also makes durable every earlier commit
         # in the WAL, so no reply goes out whose record could vanish.
         rows = self._write(lambda: [r for r in rows if outbox_table.claim(self.conn, r["id"])])
+        # Only a row tried before, or left 'sending' by a crash, can already have its file
+        # (perhaps moved to cur/ by a reader): look for those alone.
+        errors = self.maildir.deliver_many(
+            [(self.maildir.name_for(r["id"], r["msgid"]), r["raw"], r["attempts"] > 0 or r["id"] in self.recovered)
+             for r in rows])
         sent, failed = [], []
-        for r in rows:
-            try:
-                self.maildir.deliver(self.maildir.name_for(r["id"], r["msgid"]), r["raw"])
+        for r, e in zip(rows, errors):
+            if e is None:
                 sent.append(r["id"])
-            except Exception as e:
+                self.recovered.discard(r["id"])
+            else:
                 log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
                 failed.append((r, e))
 
@@ -166,24 +250,38 @@ class Mailer:
         return {"sent": len(sent), "failed": len(failed)}
 
     def _deliver_relay(self, rows) -> dict:
+        """Each row is claimed before it is handed over; what happened to it is recorded in the
+        same commit as the next row's claim (one fsync per reply, and still at most one row
+        'sending' at any moment)."""
         sent = failed = 0
-        for r in rows:
-            if not self._write(lambda: outbox_table.claim(self.conn, r["id"])):
-                continue
-            try:
-                self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
-            except DeliveryUnknown as e:
-                log.warning("outbox %s: %s", r["id"], e)
-                self._write(lambda e=e: self._mark_unknown(r["id"], str(e)))
-                failed += 1
-                continue
-            except Exception as e:
-                log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
-                self._write(lambda e=e: self._mark_failed(r, e))
-                failed += 1
-                continue
-            self._write(lambda: self._mark_sent(r["id"]))
-            sent += 1
+        outcome = None          # how to record the row just handed over
+        try:
+            for r in rows:
+                def claim_next(done=outcome, oid=r["id"]):
+                    if done:
+                        done()
+                    return outbox_table.claim(self.conn, oid)
+                claimed = self._write(claim_next)
+                outcome = None
+                if not claimed:
+                    continue
+                try:
+                    self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
+                except DeliveryUnknown as e:
+                    log.warning("outbox %s: %s", r["id"], e)
+                    outcome = lambda oid=r["id"], why=str(e): self._mark_unknown(oid, why)
+                    failed += 1
+                    continue
+                except Exception as e:
+                    log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
+                    outcome = lambda r=r, e=e: self._mark_failed(r, e)
+                    failed += 1
+                    continue
+                outcome = lambda oid=r["id"]: self._mark_sent(oid)
+                sent += 1
+        finally:
+            if outcome:
+                self._write(outcome)
         return {"sent": sent, "failed": failed}
 
     def _mark_sent(self, oid: int) -> None:
@@ -211,6 +309,7 @@ class Mailer:
         safe). Relay: the one row being handed over may have been delivered: 'unknown', for a
         person (`lesbot outbox list --state unknown`, then `outbox resend ID` if it never came)."""
         if self.relay is None:
+            self.recovered |= set(outbox_table.sending(self.conn))
             outbox_table.requeue_sending(self.conn)
             return
         self._write(lambda: [self._mark_unknown(oid, "lesbot stopped while handing it to the relay")
@@ -225,5 +324,8 @@ class Mailer:
                 log.exception("mailer pass failed")
                 result = {"sent": 0}
             if result["sent"] == 0:
-                wake.wait(idle_seconds)
+                if not wake.wait(idle_seconds) and self.relay:
+                    self.relay.close()        # quiet for a while: let the relay's connection go
                 wake.clear()
+        if self.relay:
+            self.relay.close()

@@ -243,3 +243,72 @@ def test_a_crash_while_handing_over_leaves_the_reply_in_doubt(home):
     finally:
         ctl.stop()
         b.close()
+
+
+class Peers(Collector):
+    """Records which client connection each message came over."""
+
+    def __init__(self, hang_up_after=False):
+        super().__init__()
+        self.peers = []
+        self.hang_up_after = hang_up_after
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        self.peers.append(session.peer)
+        self.got.append(envelope.original_content)
+        if self.hang_up_after:       # as a relay closes a connection left idle
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+        return "250 OK"
+
+
+SENDERS = ("priya.raghunathan3@nhs.net", "martin.coles12@nhs.net", "lorraine.bishop@nhs.net")
+
+
+def test_one_relay_connection_carries_a_batch(home):
+    b, ctl = _relay_bot(home, Peers())
+    try:
+        for s in SENDERS:
+            b.ingest(make_msg(sender=s))
+        assert Mailer(b.settings, b.conn).deliver_due() == {"sent": 3, "failed": 0}
+        assert len(ctl.handler.got) == 3 and len(set(ctl.handler.peers)) == 1
+        assert [r["state"] for r in b.outbox()] == ["sent"] * 3
+        sent = b.conn.execute("SELECT count(*) FROM audit WHERE entity='outbox' AND action='sent'").fetchone()[0]
+        assert sent == 3
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_a_kept_connection_the_relay_closed_is_opened_again(home):
+    import time
+    b, ctl = _relay_bot(home, Peers(hang_up_after=True))
+    try:
+        m = Mailer(b.settings, b.conn)
+        b.ingest(make_msg(sender=SENDERS[0]))
+        assert m.deliver_due() == {"sent": 1, "failed": 0}
+        time.sleep(0.3)                               # the relay has closed it by now
+        b.ingest(make_msg(sender=SENDERS[1]))
+        assert m.deliver_due() == {"sent": 1, "failed": 0}
+        assert len(ctl.handler.got) == 2 and len(set(ctl.handler.peers)) == 2
+        assert [(r["state"], r["attempts"]) for r in b.outbox()] == [("sent", 1), ("sent", 1)]
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_maildir_batch_and_a_crash_after_writing_never_doubles(bot, home):
+    for s in SENDERS:
+        bot.ingest(make_msg(sender=s))
+    assert Mailer(bot.settings, bot.conn).deliver_due() == {"sent": 3, "failed": 0}
+    files = outbox_files(home)
+    assert len(files) == 3 and not list((home / "outbox" / "tmp").iterdir())
+    # As a kill -9 after the files were written but before the rows were marked: 'sending',
+    # never tried before; a reader has already moved one file to cur/.
+    files[0].rename(home / "outbox" / "cur" / (files[0].name + ":2,S"))
+    bot.conn.execute("UPDATE outbox SET state='sending', attempts=0, sent_at=NULL")
+    m = Mailer(bot.settings, bot.conn)
+    m.recover()
+    assert m.deliver_due() == {"sent": 3, "failed": 0}
+    assert len(outbox_files(home)) == 3
+    assert [r["state"] for r in bot.outbox()] == ["sent"] * 3

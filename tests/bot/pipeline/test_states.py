@@ -329,3 +329,39 @@ def test_notices_go_only_to_directory_addresses(bot):
     assert f"[{r['reference']}]" in out[1]["subject"] and r["reference"] == case_ref(bot, r)
     refused = bot.conn.execute("SELECT detail FROM audit WHERE action='notice not sent'").fetchone()[0]
     assert "not a directory address" in refused and "stranger" not in refused
+
+
+def test_a_group_decided_in_one_hand_off_stops_at_an_overrun(home):
+    """The worker hands a whole group to the decide thread. A message that overruns is failed,
+    the ones decided before it are committed, and the ones after it wait for the next worker."""
+    from bot.mail.intake import store
+    b = Lesbot(home, limits={"handler_timeout_seconds": 0.5})
+    b.pipeline.handlers = [Slow, enquiry]
+    try:
+        senders = ["priya.raghunathan3@nhs.net", "martin.coles12@nhs.net", "lorraine.bishop@nhs.net"]
+        ids = [store(b.conn, make_msg(sender=s, subject=subj).as_bytes(), "file", None, None, None, None)
+               for s, subj in zip(senders, ["quick", "slow", "quick too"])]
+        results = b.pipeline.process_pending()
+        assert [r["id"] for r in results] == ids[:2]
+        assert b.row(ids[0])["state"] == "rejected"
+        assert b.row(ids[1])["state"] == "failed" and "longer than 0.5 s" in b.row(ids[1])["error"]
+        assert b.row(ids[2])["state"] == "received" and b.pipeline.overran
+    finally:
+        b.close()
+
+
+def test_a_group_keeps_one_senders_messages_apart(home):
+    """Two messages from one sender are never decided into one group: the second is decided
+    after the first is committed, so it sees it (here: as the same message sent twice)."""
+    from bot.mail.intake import store
+    b = Lesbot(home)
+    try:
+        raw = make_msg(body="When is the next payment run?").as_bytes()
+        other = make_msg(sender="lorraine.bishop@nhs.net").as_bytes()
+        for r in (raw, other, raw):
+            store(b.conn, r, "file", None, None, None, None)
+        results = b.pipeline.process_pending()
+        assert [r["outcome"] for r in results] == ["rejected", "rejected", "duplicate"]
+        assert len(b.outbox()) == 2
+    finally:
+        b.close()
