@@ -76,6 +76,36 @@ def move_spooled(spool, conn, limit: int = 500) -> int:
     return moved
 
 
+def settle(outcomes: list[tuple]) -> None:
+    """Give each waiter its spool id or error: thread waiters (a concurrent Future) directly,
+    event-loop waiters ((loop, future)) in one call per loop."""
+    per_loop: dict = {}
+    for waiter, new_id, error in outcomes:
+        if isinstance(waiter, Future):
+            if error is None:
+                waiter.set_result(new_id)
+            else:
+                waiter.set_exception(error)
+        else:
+            loop, fut = waiter
+            per_loop.setdefault(loop, []).append((fut, new_id, error))
+    for loop, items in per_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_in_loop, items)
+        except RuntimeError:
+            pass        # that loop has closed: nobody is waiting any more
+
+
+def _settle_in_loop(items) -> None:
+    for fut, new_id, error in items:
+        if fut.done():          # the client went away and its wait was cancelled
+            continue
+        if error is None:
+            fut.set_result(new_id)
+        else:
+            fut.set_exception(error)
+
+
 class IntakeWriter:
     """A thread owning the spool connection; callers get a Future of the spool id."""
 
@@ -102,8 +132,16 @@ class IntakeWriter:
         self._q.put((fut, _values(raw, source, received_at, envelope_from, envelope_to, source_key)))
         return fut
 
-    async def store_async(self, *args, **kw) -> int:
-        return await asyncio.wrap_future(self.submit(*args, **kw))
+    async def store_async(self, raw: bytes, source: str, received_at=None, envelope_from=None, envelope_to=None,
+                          source_key=None) -> int:
+        """As submit, for the event loop: a whole commit's waiters are woken with one call
+        into the loop, not one each."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if self._stopping:
+            raise RuntimeError("lesbot is shutting down")
+        self._q.put(((loop, fut), _values(raw, source, received_at, envelope_from, envelope_to, source_key)))
+        return await fut
 
     def stop(self):
         self._stopping = True
@@ -121,14 +159,12 @@ class IntakeWriter:
             try:
                 with transaction(conn):
                     ids = spooled.add(conn, [values for _, values in batch])
+                outcomes = [(waiter, new_id, None) for (waiter, _), new_id in zip(batch, ids)]
             except BaseException as e:
                 spooled.end_failed_transaction(conn)
-                for fut, _ in batch:
-                    fut.set_exception(e)
-                continue
-            for (fut, _), new_id in zip(batch, ids):
-                fut.set_result(new_id)
-            if self.on_stored:
+                outcomes = [(waiter, None, e) for waiter, _ in batch]
+            settle(outcomes)
+            if self.on_stored and any(e is None for _, _, e in outcomes):
                 self.on_stored()
         conn.close()
 

@@ -95,20 +95,32 @@ class Schedule:
         self.scheduler = AsyncIOScheduler(
             timezone=LONDON, executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
+        self._caught_up = False
 
-    def start(self):
-        """Call inside the running event loop."""
-        for name, trigger in triggers(self.settings).items():
-            self.scheduler.add_job(run_job, trigger, args=[name], id=name, name=name, replace_existing=True)
-        now = datetime.now(timezone.utc)
+    def catch_up(self) -> None:
+        """Run now, one after another, the jobs missed while lesbot was down. `serve` calls this
+        before it listens, so the catch-up does not compete with the first mail."""
+        for name, when in self._missed():
+            log.info("job %s was due at %s while lesbot was down: running it now", name, when)
+            run_job(name, when)
+        self._caught_up = True
+
+    def _missed(self) -> list[tuple[str, datetime]]:
         conn = open_db(self.settings.db_path)
         try:
-            for name, when in missed(self.settings, conn, now):
+            return missed(self.settings, conn, datetime.now(timezone.utc))
+        finally:
+            conn.close()
+
+    def start(self):
+        """Call inside the running event loop. Missed jobs not yet caught up run as soon as it starts."""
+        for name, trigger in triggers(self.settings).items():
+            self.scheduler.add_job(run_job, trigger, args=[name], id=name, name=name, replace_existing=True)
+        if not self._caught_up:
+            for name, when in self._missed():
                 log.info("job %s was due at %s while lesbot was down: running it now", name, when)
                 self.scheduler.add_job(run_job, "date", args=[name, when], id=f"{name}-catch-up",
                                        replace_existing=True, misfire_grace_time=None)
-        finally:
-            conn.close()
         self.scheduler.start()
 
     def shutdown(self):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import logging
 import os
 import socket
@@ -56,39 +57,63 @@ class Server:
             except (BlockingIOError, BrokenPipeError, OSError):
                 pass    # pipe full: the worker is awake anyway
 
-    def start_worker(self):
+    def start_worker(self) -> int:
+        """Start the worker; returns a descriptor that becomes readable once it is ready."""
         r, w = os.pipe()
+        ready_r, ready_w = os.pipe()
         os.set_blocking(w, False)
         from bot.processes.worker import die_with_parent
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--nice", "10"],
-            pass_fds=(r,), preexec_fn=die_with_parent, env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
+            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--ready-fd", str(ready_w),
+             "--nice", "10"],
+            pass_fds=(r, ready_w), preexec_fn=die_with_parent,
+            env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
         os.close(r)
+        os.close(ready_w)
         self._wake_w = w
+        return ready_r
 
-    def start(self):
+    def wait_ready(self, ready_fd: int, timeout: float = 60.0) -> None:
+        """Until the worker has loaded everything (or gave up, or took too long: then listen anyway,
+        it catches up with what was stored)."""
+        import select
+        try:
+            select.select([ready_fd], [], [], timeout)
+        finally:
+            os.close(ready_fd)
+
+    def start(self) -> int:
         self.intake.start()
-        self.start_worker()
+        ready = self.start_worker()
         if self.settings.imap.enabled:
             from bot.doors.imap import ImapListener
             self.imap = ImapListener(self.settings, self.intake)
             t = threading.Thread(target=self.imap.run, name="lesbot-imap", daemon=True)
             t.start()
             self.threads.append(t)
+        return ready
 
     async def serve(self, host: str, port: int):
         loop = asyncio.get_running_loop()
         try:
-            srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port)
+            # Bound now (a port in use is reported before anything starts), served once ready.
+            srv = await loop.create_server(smtp_listener.factory(self.settings, self.intake), host=host, port=port,
+                                           start_serving=False)
         except OSError as e:         # nothing is started yet: just say why
             raise ServeError(listen_problem(e, host, port)) from None
         from bot.settings.config import summary, version
         log.info("lesbot %s starting: %s", version(), summary(self.settings, smtp_host=host, smtp_port=port))
-        self.start()
+        ready = self.start()
+        # The worker's start-up and the scheduler's catch-up are done before the first mail
+        # arrives, not while it does.
+        await asyncio.to_thread(self.wait_ready, ready)
         if self.settings.scheduler.enabled:
             from bot.processes.scheduler import Schedule
             self.schedule = Schedule(self.settings, wake=self.wake_worker)
+            await asyncio.to_thread(self.schedule.catch_up)
             self.schedule.start()
+        gc.freeze()        # what start-up made lives for the whole run: keep it out of collections
+        await srv.start_serving()
         log.info("listening for SMTP on %s:%s for %s", host, port, ", ".join(self.settings.inboxes))
         done = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -111,7 +136,7 @@ class Server:
                 if self._wake_w is not None:
                     os.close(self._wake_w)
                     self._wake_w = None
-                self.start_worker()
+                os.close(self.start_worker())
                 self.wake_worker()
 
     def shutdown(self):

@@ -7,6 +7,7 @@ anything it had not committed is simply done again at the next start.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -30,13 +31,17 @@ class Processor:
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.on_reply = on_reply
+        self.ready = threading.Event()
 
     def run(self):
         # synchronous=NORMAL: the message itself was stored with FULL; a lost result after a
         # power cut means it is processed again, and the mailer syncs before sending.
-        conn = connect_for_processing(self.settings.db_path)
-        pipeline = Pipeline(self.settings, conn, on_reply=self.on_reply)
-        spool = open_spool(spool_path(self.settings))
+        try:
+            conn = connect_for_processing(self.settings.db_path)
+            pipeline = Pipeline(self.settings, conn, on_reply=self.on_reply)
+            spool = open_spool(spool_path(self.settings))
+        finally:
+            self.ready.set()        # ready, or failed: either way `serve` need not wait
         while not self.stop.is_set():
             self.wake.clear()
             try:
@@ -82,7 +87,19 @@ def die_with_parent():
         pass
 
 
-def run(settings, wake_fd: int | None = None, nice: int = 0):
+def say_ready(processor: Processor, ready_fd: int | None) -> None:
+    """Tell `serve` that start-up is over (or could not finish), so it may start listening."""
+    processor.ready.wait(60)
+    gc.freeze()        # start-up's objects live for the whole run: keep them out of collections
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"r")
+            os.close(ready_fd)
+        except OSError:
+            pass
+
+
+def run(settings, wake_fd: int | None = None, nice: int = 0, ready_fd: int | None = None):
     """Run until SIGTERM, or until the wake pipe closes (the parent has gone)."""
     if nice:
         os.nice(nice)
@@ -94,6 +111,7 @@ def run(settings, wake_fd: int | None = None, nice: int = 0):
                threading.Thread(target=mailer.run, args=(stop, mail_wake), name="lesbot-mailer", daemon=True)]
     for t in threads:
         t.start()
+    say_ready(processor, ready_fd)
 
     def finish(*_):
         stop.set()

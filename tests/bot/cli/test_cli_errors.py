@@ -58,6 +58,7 @@ PARAMS: dict[str, tuple[list[str] | None, list[str]]] = {
     "smtp_host": (None, ["no.such.host.invalid"]),
     "smtp_port": (None, ["x", "0", "70000"]),
     "wake_fd": (None, ["x", "-1"]),
+    "ready_fd": (None, ["x", "-1"]),
     "nice": (None, ["x", "20"]),
     "limit": (None, ["x", "0"]),
     "fmt": (None, ["nonsense"]),
