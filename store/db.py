@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,12 +20,33 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+class Connection(sqlite3.Connection):
+    """A connection that knows the lock its process's writers to the same file share."""
+    write_lock: threading.RLock | None = None
+
+
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _write_lock(path: Path | str) -> threading.RLock | None:
+    """Threads of one process writing one file queue here, and the next is woken the moment
+    the lock is free; SQLite's own wait between processes polls, sleeping up to 100 ms a time."""
+    if str(path) in ("", ":memory:"):
+        return None
+    key = os.path.realpath(path)
+    with _LOCKS_LOCK:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A raw connection in autocommit mode; callers open transactions explicitly.
 
     synchronous=FULL: a COMMIT is on disk before we answer 250, even on power loss.
     """
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False,
+                           factory=Connection)
+    conn.write_lock = _write_lock(path)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -45,16 +68,23 @@ def transaction(conn: sqlite3.Connection):
     """One write transaction: BEGIN IMMEDIATE (the write lock taken at once, so two writers queue
     instead of failing half-way), COMMIT when the block ends, ROLLBACK if it raises. Connections
     are in autocommit mode (see connect), so every write goes through here."""
-    conn.execute("BEGIN IMMEDIATE")
+    lock = getattr(conn, "write_lock", None)
+    if lock is not None:
+        lock.acquire()
     try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        # also when COMMIT itself fails (disk full): a transaction left open would make every later
-        # BEGIN on this connection fail
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            # also when COMMIT itself fails (disk full): a transaction left open would make every
+            # later BEGIN on this connection fail
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def migrate(conn: sqlite3.Connection) -> int:

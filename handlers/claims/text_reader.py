@@ -3,6 +3,8 @@ labelled lines, sentences, lists under a heading, and tables (text_tables.py).""
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from datetime import datetime
 
 from handlers.claims.extracted import Extracted, RawLine
@@ -36,6 +38,38 @@ def _clauses(line: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+class InertLines:
+    """Lines seen to hold nothing a claim is made of (no ODS code, digit, month, service or
+    total): a signature, a disclaimer, a greeting. Such a line changes nothing however often it
+    comes, so it is read once; practices send the same footer with every email."""
+
+    LIMIT = 5000
+
+    def __init__(self):
+        self._lines: set[str] = set()
+
+    def __contains__(self, line: str) -> bool:
+        return line in self._lines
+
+    def remember(self, line: str) -> None:
+        if len(self._lines) >= self.LIMIT:
+            self._lines.clear()
+        self._lines.add(line)
+
+
+_INERT: "weakref.WeakKeyDictionary[rsvc.ServiceFinder, InertLines]" = weakref.WeakKeyDictionary()
+_INERT_LOCK = threading.Lock()
+
+
+def inert_lines(finder) -> InertLines:
+    """One set per service finder: what counts as inert depends on the catalogue's words."""
+    with _INERT_LOCK:
+        found = _INERT.get(finder)
+        if found is None:
+            found = _INERT[finder] = InertLines()
+        return found
+
+
 class TextReader(TextTables):
     """Reads one text (a body, a forwarded part, a DOCX or PDF's text) line by line."""
 
@@ -43,6 +77,7 @@ class TextReader(TextTables):
                  fallback: rmonths.MonthSpan | None, fallback_how: str):
         self.ex, self.cat, self.received, self.name = ex, catalogue, received, name
         self.finder = rsvc.finder(catalogue)
+        self.inert = inert_lines(self.finder)
         self.heading: tuple[rmonths.MonthSpan, str] | None = None
         self.fallback, self.fallback_how = fallback, fallback_how
         self.context: tuple[str, str] | None = None        # (code, heading text) for a list below
@@ -96,7 +131,7 @@ class TextReader(TextTables):
             n = i + 1
             raw = lines[i]
             s = raw.strip()
-            if not s or i < self.skip_to:
+            if not s or i < self.skip_to or s in self.inert:
                 i += 1
                 continue
             cells = [c.strip() for c in CELL_SPLIT.split(s)]
@@ -124,17 +159,22 @@ class TextReader(TextTables):
 
     def text_line(self, s: str, n: int, lines: list[str], i: int):
         ex = self.ex
-        for code in ODS_RE.findall(s):
+        codes = ODS_RE.findall(s)
+        for code in codes:
             if label_re("practice").search(s) or re.search(r"\(" + code + r"\)", s):
                 ex.practice_codes.add(code)
         body = BULLET.sub("", s, count=1)
+        read = False
         for clause in _clauses(body):
+            if not QUICK.search(clause) and not self.finder.find(clause):
+                continue    # no digit, no month, no service, no total: a greeting or a sign-off
+            read = True
             self.clause(clause, n, lines, i, bulleted=body != s)
+        if not read and not codes and not CELL_SPLIT.search(s):
+            self.inert.remember(s)      # one cell: read straight as a line wherever it comes
 
     def clause(self, c: str, n: int, lines, i, bulleted=False):
         ex = self.ex
-        if not QUICK.search(c) and not self.finder.find(c):
-            return      # no digit, no month, no service, no total: a greeting or a sign-off
         sep = SEPARATOR.search(c)
         label = c[:sep.start()] if sep else c
         value = c[sep.end():] if sep else ""

@@ -15,6 +15,7 @@ from handlers.contract.reading import lexicon
 from handlers.base import Context, Decision, Reply
 
 name = "enquiry"
+WORD = re.compile(r"\w+")
 READ_CHARS = 4000               # a topic is plain from the first lines; never scan a huge body
 EXAMPLE_COUNTS = (12, 3, 2, 1)  # example figures, one per service line
 
@@ -41,7 +42,11 @@ def _build(raw: dict):
     for t in raw.get("topic", []):
         words = sorted({w.lower() for w in t.get("words", [])}, key=len, reverse=True)
         if words:
-            topics.append((t["label"], re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)")))
+            firsts = {re.match(r"\w*", w).group() for w in words}
+            if "" in firsts:
+                firsts = None       # a word starting with a sign: always search
+            topics.append((t["label"], re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)"),
+                           firsts))
     starts = sorted({w.lower() for w in raw.get("question_starts", [])}, key=len, reverse=True)
     question = re.compile(r"(?:^|[.!\n]\s*)(?:" + "|".join(map(re.escape, starts)) + r")\b", re.I) \
         if starts else re.compile(r"(?!x)x")
@@ -52,8 +57,13 @@ def topic(text: str) -> str:
     """The label of the topic with the most distinct matching words ('' if none)."""
     topics, _ = lexicon.derived("enquiry", _build)
     low = text.lower()
+    # A word or phrase can only match where its first word stands whole in the text: topics
+    # none of whose first words are there are not searched.
+    present = set(WORD.findall(low))
     best, best_n = "", 0
-    for lab, pattern in topics:
+    for lab, pattern, firsts in topics:
+        if firsts is not None and present.isdisjoint(firsts):
+            continue
         n = len(set(pattern.findall(low)))
         if n > best_n:
             best, best_n = lab, n
