@@ -202,12 +202,14 @@ def wait_for(db: Path, sql: str, target: int, poll: float = 0.02) -> float:
     return time.time()
 
 
-def sink_round(n: int) -> float:
+def sink_round(n: int) -> tuple[float, float]:
+    """The sink's rate, and its CPU ms per message."""
     port, proc = start_sink()
     try:
         blast(port, 200, 0)                                  # warm-up
+        cpu0 = cpu_seconds(proc.pid)
         t0, t1 = blast(port, n, 1000)
-        return n / (t1 - t0)
+        return n / (t1 - t0), (cpu_seconds(proc.pid) - cpu0) / n * 1000
     finally:
         proc.terminate()
         proc.join()
@@ -257,7 +259,7 @@ def main():
     try:
         for kind in args.kinds.split(","):
             KIND = kind
-            sink, runs = [], {"maildir": [], "relay": []}
+            sink, sink_cpu, runs = [], [], {"maildir": [], "relay": []}
             for rnd in range(args.rounds):
                 # Alternate the order, so neither side always runs on a warmer (or busier) machine.
                 order = ["sink", "maildir", "relay"] if rnd % 2 == 0 else ["relay", "maildir", "sink"]
@@ -265,17 +267,19 @@ def main():
                     if side not in ("sink", *args.outboxes.split(",")):
                         continue
                     if side == "sink":
-                        sink.append(sink_round(n))
+                        rate, cpu = sink_round(n)
+                        sink.append(rate)
+                        sink_cpu.append(cpu)
                         continue
                     last = rnd == args.rounds - 1 and side == "maildir"
                     runs[side].append(lesbot_round(tmp / f"{kind}-{side}-{rnd}", n, side == "relay",
                                                    args.rate_seconds if last else 0.0))
-            report(kind, n, sink, runs)
+            report(kind, n, sink, sink_cpu, runs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(kind: str, n: int, sink: list[float], runs: dict) -> None:
+def report(kind: str, n: int, sink: list[float], sink_cpu: list[float], runs: dict) -> None:
     med = statistics.median
     print(f"{kind}: {len(sink)} alternating rounds of {n} messages (~{len(message(1)) // 1024} KB each), "
           f"{CONNECTIONS} connections, {os.cpu_count()} cores; medians")
@@ -293,6 +297,7 @@ def report(kind: str, n: int, sink: list[float], runs: dict) -> None:
         ratios = [r / s for r, s in zip(rates, sink)]
         print(f"  lesbot {label} {med(rates):6.0f} msg/s   {med(ratios):.2f}x   "
               f"(round ratios: {', '.join(f'{x:.2f}' for x in ratios)})")
+    print(f"  CPU per message (sink   ): {med(sink_cpu):.2f} ms")
     for side in ("maildir", "relay"):
         if not runs[side]:
             continue
