@@ -143,3 +143,23 @@ def directory_version(conn: sqlite3.Connection) -> tuple[str, int]:
     path, n = conn.execute("SELECT (SELECT file FROM pragma_database_list WHERE name = 'main'), n "
                            "FROM directory_version WHERE id = 1").fetchone()
     return str(path or f"memory:{id(conn)}"), n
+
+
+@contextmanager
+def unsynced(conn: sqlite3.Connection):
+    """Commits in this block are not fsynced (synchronous=NORMAL): they survive a killed process
+    (the write is in the kernel already) but a power cut may take them back."""
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield conn
+    finally:
+        conn.execute("PRAGMA synchronous=FULL")
+
+
+def boot_id() -> str | None:
+    """This boot of the machine (Linux), to tell a killed process from a power cut; None elsewhere."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None

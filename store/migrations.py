@@ -293,5 +293,13 @@ def v8_directory_version(db: sqlite_utils.Database) -> None:
                        "BEGIN UPDATE directory_version SET n = n + 1 WHERE id = 1; END")
 
 
+def v9_relay_handover(db: sqlite_utils.Database) -> None:
+    """What the mailer knows of a reply it claimed for the relay: `handing` 1 once it may have
+    been handed over, and the machine's boot (`claimed_boot`) when it was claimed, since marks made
+    without an fsync survive a killed process but not a power cut."""
+    db["outbox"].add_column("handing", int, not_null_default=0)
+    db["outbox"].add_column("claimed_boot", str)
+
+
 MIGRATIONS = [v1_core, v2_spool, v3_claims, v4_referrals, v5_schedule, v6_services, v7_reading,
-              v8_directory_version]
+              v8_directory_version, v9_relay_handover]

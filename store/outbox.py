@@ -60,10 +60,22 @@ def due(conn, now: str, limit: int) -> list[sqlite3.Row]:
         "WHERE state='queued' AND next_attempt_at<=? ORDER BY id LIMIT ?", (now, limit)).fetchall()
 
 
-def claim(conn, outbox_id: int) -> bool:
-    """Mark a queued row 'sending'; False if it is no longer queued."""
-    return bool(conn.execute("UPDATE outbox SET state='sending' WHERE id=? AND state='queued'",
-                             (outbox_id,)).rowcount)
+def claim(conn, outbox_id: int, boot: str | None = None) -> bool:
+    """Mark a queued row 'sending' (not yet handed over; claimed in this boot of the machine);
+    False if it is no longer queued."""
+    return bool(conn.execute("UPDATE outbox SET state='sending', handing=0, claimed_boot=? "
+                             "WHERE id=? AND state='queued'", (boot, outbox_id)).rowcount)
+
+
+def mark_handing(conn, outbox_id: int) -> None:
+    """From here the relay may have it."""
+    conn.execute("UPDATE outbox SET handing=1 WHERE id=?", (outbox_id,))
+
+
+def unhand(conn, ids: list[int]) -> None:
+    """Claimed rows never handed over go back to the queue."""
+    conn.executemany("UPDATE outbox SET state='queued' WHERE id=? AND state='sending' AND handing=0",
+                     [(i,) for i in ids])
 
 
 def mark_sent(conn, outbox_id: int, at: str) -> None:
@@ -92,3 +104,8 @@ def requeue_sending(conn) -> None:
 
 def sending(conn) -> list[int]:
     return [r[0] for r in conn.execute("SELECT id FROM outbox WHERE state='sending'").fetchall()]
+
+
+def sending_rows(conn) -> list[sqlite3.Row]:
+    """id, handing and claimed_boot of each row left 'sending'."""
+    return conn.execute("SELECT id, handing, claimed_boot FROM outbox WHERE state='sending'").fetchall()

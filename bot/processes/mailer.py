@@ -14,12 +14,13 @@ import re
 import smtplib
 import ssl
 import threading
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.mail.oauth import token_from_command, xoauth2_string
 from store import outbox as outbox_table
-from store.db import audit, transaction, utcnow
+from store.db import audit, boot_id, transaction, unsynced, utcnow
 
 log = logging.getLogger("lesbot.mailer")
 
@@ -250,38 +251,49 @@ class Mailer:
         return {"sent": len(sent), "failed": len(failed)}
 
     def _deliver_relay(self, rows) -> dict:
-        """Each row is claimed before it is handed over; what happened to it is recorded in the
-        same commit as the next row's claim (one fsync per reply, and still at most one row
-        'sending' at any moment)."""
+        """The batch is claimed in one synced commit, which also makes every reply in it durable.
+        Then, one at a time, a reply is marked as being handed over, handed over, and what
+        happened is recorded with the next one's mark. Those small commits are not fsynced: they
+        survive a killed lesbot, and after a power cut (a new boot) the whole batch counts as in
+        doubt. So after a crash at most one reply is in doubt, and none is ever resent blindly."""
+        boot = boot_id()
+        claimed = self._write(lambda: [r for r in rows if outbox_table.claim(self.conn, r["id"], boot)])
         sent = failed = 0
         outcome = None          # how to record the row just handed over
+        handed: list[int] = []
         try:
-            for r in rows:
-                def claim_next(done=outcome, oid=r["id"]):
-                    if done:
-                        done()
-                    return outbox_table.claim(self.conn, oid)
-                claimed = self._write(claim_next)
-                outcome = None
-                if not claimed:
-                    continue
-                try:
-                    self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
-                except DeliveryUnknown as e:
-                    log.warning("outbox %s: %s", r["id"], e)
-                    outcome = lambda oid=r["id"], why=str(e): self._mark_unknown(oid, why)
-                    failed += 1
-                    continue
-                except Exception as e:
-                    log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
-                    outcome = lambda r=r, e=e: self._mark_failed(r, e)
-                    failed += 1
-                    continue
-                outcome = lambda oid=r["id"]: self._mark_sent(oid)
-                sent += 1
+            with unsynced(self.conn) if boot else nullcontext():
+                for r in claimed:
+                    def hand(done=outcome, oid=r["id"]):
+                        if done:
+                            done()
+                        outbox_table.mark_handing(self.conn, oid)
+                    self._write(hand)
+                    outcome = None
+                    handed.append(r["id"])
+                    try:
+                        self.relay.deliver(r["envelope_from"], r["to_addr"], r["raw"])
+                    except DeliveryUnknown as e:
+                        log.warning("outbox %s: %s", r["id"], e)
+                        outcome = lambda oid=r["id"], why=str(e): self._mark_unknown(oid, why)
+                        failed += 1
+                        continue
+                    except Exception as e:
+                        log.warning("delivery of outbox %s failed: %s", r["id"], type(e).__name__)
+                        outcome = lambda r=r, e=e: self._mark_failed(r, e)
+                        failed += 1
+                        continue
+                    outcome = lambda oid=r["id"]: self._mark_sent(oid)
+                    sent += 1
         finally:
-            if outcome:
-                self._write(outcome)
+            was_handed = set(handed)
+            left = [r["id"] for r in claimed if r["id"] not in was_handed]
+
+            def finish():
+                if outcome:
+                    outcome()
+                outbox_table.unhand(self.conn, left)
+            self._write(finish)        # synced: the batch's outcomes are durable from here
         return {"sent": sent, "failed": failed}
 
     def _mark_sent(self, oid: int) -> None:
@@ -312,8 +324,18 @@ class Mailer:
             self.recovered |= set(outbox_table.sending(self.conn))
             outbox_table.requeue_sending(self.conn)
             return
-        self._write(lambda: [self._mark_unknown(oid, "lesbot stopped while handing it to the relay")
-                             for oid in outbox_table.sending(self.conn)])
+        boot = boot_id()
+
+        def settle():
+            for r in outbox_table.sending_rows(self.conn):
+                if r["handing"] or not boot:
+                    self._mark_unknown(r["id"], "lesbot stopped while handing it to the relay")
+                elif r["claimed_boot"] != boot:
+                    # claimed before the machine restarted: unsynced marks may be lost with the power
+                    self._mark_unknown(r["id"], "the machine restarted while replies were being handed to the relay")
+                else:
+                    outbox_table.unhand(self.conn, [r["id"]])     # claimed, never handed over
+        self._write(settle)
 
     def run(self, stop: threading.Event, wake: threading.Event, idle_seconds: float = 5.0):
         self.recover()

@@ -312,3 +312,58 @@ def test_maildir_batch_and_a_crash_after_writing_never_doubles(bot, home):
     assert m.deliver_due() == {"sent": 3, "failed": 0}
     assert len(outbox_files(home)) == 3
     assert [r["state"] for r in bot.outbox()] == ["sent"] * 3
+
+
+def test_after_a_crash_only_the_reply_being_handed_over_is_in_doubt(home):
+    """A killed lesbot leaves its batch 'sending': the reply it was handing over is `unknown`,
+    the ones it had not reached go out once, and a batch claimed before the machine restarted
+    (unsynced marks may be gone with the power) is all in doubt."""
+    from store.db import boot_id
+    b, ctl = _relay_bot(home, Peers())
+    try:
+        for s in SENDERS:
+            b.ingest(make_msg(sender=s))
+        ids = [r["id"] for r in b.outbox()]
+        boot = boot_id()
+        assert boot, "Linux gives every boot an id"
+        b.conn.execute("UPDATE outbox SET state='sending', claimed_boot=?", (boot,))
+        b.conn.execute("UPDATE outbox SET handing=1 WHERE id=?", (ids[0],))
+        m = Mailer(b.settings, b.conn)
+        m.recover()
+        assert [r["state"] for r in b.outbox()] == ["unknown", "queued", "queued"]
+        assert m.deliver_due() == {"sent": 2, "failed": 0} and len(ctl.handler.got) == 2
+        assert [r["state"] for r in b.outbox()] == ["unknown", "sent", "sent"]
+        assert [r["handing"] for r in b.outbox()] == [1, 1, 1]
+
+        b.ingest(make_msg(sender="kwame.osei4@nhs.net"))
+        b.conn.execute("UPDATE outbox SET state='sending', handing=0, claimed_boot='an earlier boot' "
+                       "WHERE state='queued'")
+        m.recover()
+        last = b.outbox()[-1]
+        assert last["state"] == "unknown" and "restarted" in last["last_error"]
+    finally:
+        ctl.stop()
+        b.close()
+
+
+def test_a_relay_batch_that_fails_midway_puts_back_what_it_never_handed_over(home, monkeypatch):
+    b, ctl = _relay_bot(home, Peers())
+    try:
+        for s in SENDERS:
+            b.ingest(make_msg(sender=s))
+        m = Mailer(b.settings, b.conn)
+        calls = []
+        real = m.relay.deliver
+
+        def deliver_then_lose_the_database(*a):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt       # anything that ends the batch, not a delivery failure
+            return real(*a)
+        monkeypatch.setattr(m.relay, "deliver", deliver_then_lose_the_database)
+        with pytest.raises(KeyboardInterrupt):
+            m.deliver_due()
+        assert [r["state"] for r in b.outbox()] == ["sent", "sending", "queued"]
+    finally:
+        ctl.stop()
+        b.close()
