@@ -98,12 +98,24 @@ def _directory(conn, kinds: tuple) -> list[tuple[str, str, set]]:
     return hit
 
 
-def practices_named(conn, text: str, kinds=("practice",)) -> list[str]:
-    """ODS codes of directory organisations the text names: by code, full name or postcode."""
-    return letters.named_in(_directory(conn, tuple(kinds)), text)
+def _compared_of(conn, kinds: tuple, known: practices.Directory) -> list[tuple[str, str, set]]:
+    """As _directory, kept on a Directory the caller already holds (so built once per directory
+    version too) - without asking the database for the version again on every field."""
+    hit = known._compared.get(kinds)
+    if hit is None:
+        hit = known._compared[kinds] = letters.compared(orgs_of_kinds(conn, kinds))
+    return hit
 
 
-def practice_from(conn, value: str, kinds=("practice",)) -> str | None:
+def practices_named(conn, text: str, kinds=("practice",), directory: practices.Directory | None = None) -> list[str]:
+    """ODS codes of directory organisations the text names: by code, full name or postcode.
+    directory: the one from directory(conn) the caller is already using, if any."""
+    kinds = tuple(kinds)
+    orgs = _compared_of(conn, kinds, directory) if directory is not None else _directory(conn, kinds)
+    return letters.named_in(orgs, text)
+
+
+def practice_from(conn, value: str, kinds=("practice",), directory: practices.Directory | None = None) -> str | None:
     """The one directory organisation a field such as 'Registered practice: X (Z98101)' names."""
-    hits = practices_named(conn, value, kinds)
+    hits = practices_named(conn, value, kinds, directory)
     return hits[0] if len(hits) == 1 else None

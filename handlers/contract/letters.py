@@ -148,12 +148,52 @@ def compared(rows) -> list[tuple[str, str, set]]:
 
 def named_in(orgs: list[tuple[str, str, set]], text: str) -> list[str]:
     """ODS codes of the organisations (as `compared` gives them) the text names: by code, full
-    name or postcode."""
-    codes = {c for c, _, _ in orgs}
-    found = [c for c in dict.fromkeys(ods_codes_in(text or "")) if c in codes]
+    name or postcode. Codes written in the text first, then the others in `orgs` order."""
+    index = _index_of(orgs)
+    found = [c for c in dict.fromkeys(ods_codes_in(text or "")) if c in index.codes]
     flat = " " + _norm(text or "") + " "
-    postcodes = {m.replace(" ", "") for m in POSTCODE.findall((text or "").upper())}
-    for code, name, theirs in orgs:
-        if code not in found and (name in flat or postcodes & theirs):
-            found.append(code)
+    hits: set[int] = set()
+    if index.codes:
+        for _, rows in index.names.iter(flat):        # every name that is a substring of flat
+            hits.update(rows)
+    for m in POSTCODE.findall((text or "").upper()):
+        hits.update(index.postcodes.get(m.replace(" ", ""), ()))
+    for i in sorted(hits):
+        if orgs[i][0] not in found:
+            found.append(orgs[i][0])
     return found
+
+
+@dataclass
+class _Index:
+    codes: set
+    names: object                     # ahocorasick.Automaton: " name " -> rows (positions in orgs)
+    postcodes: dict                   # postcode without spaces -> rows
+
+
+_INDEXES: dict[int, tuple[list, _Index]] = {}
+
+
+def _index_of(orgs: list) -> _Index:
+    """One pass over the text for all names, instead of a substring test per organisation. Built
+    once per list (casework keeps one list per directory version); keyed by identity, the list
+    kept with it so that its id cannot be reused."""
+    hit = _INDEXES.get(id(orgs))
+    if hit is not None and hit[0] is orgs:
+        return hit[1]
+    import ahocorasick
+    names = ahocorasick.Automaton()
+    postcodes: dict[str, list[int]] = {}
+    for i, (_, name, theirs) in enumerate(orgs):
+        if name in names:
+            names.get(name).append(i)
+        else:
+            names.add_word(name, [i])
+        for pc in theirs:
+            postcodes.setdefault(pc, []).append(i)
+    names.make_automaton()
+    index = _Index({c for c, _, _ in orgs}, names, postcodes)
+    if len(_INDEXES) >= 8:
+        _INDEXES.clear()
+    _INDEXES[id(orgs)] = (orgs, index)
+    return index

@@ -8,8 +8,11 @@ SEPARATED = re.compile(r"(?<![\d£.])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d|\.\d)"
 
 def normalise(text: str) -> str | None:
     """'999 035 6793', '999-035-6793', '9990356793' -> '9990356793'; else None."""
-    digits = re.sub(r"[\s-]", "", text or "")
-    return digits if re.fullmatch(r"\d{10}", digits) else None
+    digits = _GAPS.sub("", text or "")
+    return digits if _TEN.fullmatch(digits) else None
+
+
+_GAPS, _TEN = re.compile(r"[\s-]"), re.compile(r"\d{10}")        # compiled once: asked many times a message
 
 
 def is_valid(digits: str) -> bool:

@@ -83,7 +83,7 @@ def _resolve(conn, directory, written: str, kinds=("practice",)) -> tuple[str | 
     """A practice as written in a field -> (the one directory code, or None; the candidates)."""
     if not written:
         return None, []
-    code = casework.practice_from(conn, written)
+    code = casework.practice_from(conn, written, directory=directory)
     if code:
         return code, [code]
     hits = practices.match_name(written, directory, kinds)

@@ -26,14 +26,29 @@ class Outcome:
 def outcome_kind(text: str) -> str | None:
     """did_not_attend, no_injection or injection, from the words used (a DNA first; 'no injection
     given' is not 'injection given')."""
-    rx = lexicon()["outcomes"]
-    if rx["did_not_attend"].search(text or ""):
-        return "did_not_attend"
-    if rx["no_injection"].search(text or ""):
-        return "no_injection"
-    if rx["injection"].search(text or ""):
-        return "injection"
+    lex = lexicon()
+    rx, hints = lex["outcomes"], lex["outcome_hints"]
+    text = text or ""
+    lowered = text.lower() if text.isascii() else None
+    for kind in ("did_not_attend", "no_injection", "injection"):
+        if _said(rx[kind], hints.get(kind), text, lowered):
+            return kind
     return None
+
+
+def _said(rx: re.Pattern, hints: tuple[str, ...] | None, text: str, lowered: str | None) -> bool:
+    """rx.search(text) is not None, found faster: an alternation of many phrases is slow to try at
+    every position, so it is tried only where one of its phrases' first words is written (an ASCII
+    text, so lower-casing keeps every position; rx.match still sees the look-behind)."""
+    if hints is None or lowered is None:
+        return rx.search(text) is not None
+    for h in hints:
+        i = lowered.find(h)
+        while i >= 0:
+            if rx.match(text, i):
+                return True
+            i = lowered.find(h, i + 1)
+    return False
 
 
 def seen_date(text: str, on: date | None = None) -> tuple[date | None, str]:

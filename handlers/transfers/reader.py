@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from handlers.contract import dates
 from handlers.contract import letters
@@ -116,11 +117,17 @@ def read(text: str, received: date | None = None) -> Letter:
     return lt
 
 
+@lru_cache(maxsize=8)
+def _deviation_heading(words: tuple) -> re.Pattern:
+    """A line starting with a deviation heading: compiled once per lexicon version."""
+    return re.compile(r"(?im)^\s*(?:\d+[.)]\s*)?(" + cl._alt(words) + r")")
+
+
 def _deviation(text: str, section: str, lex) -> tuple[bool, str]:
     """(deviates, the explanation given). A 'Local guidelines' heading alone says nothing; a heading
     that itself says the advice differs does, unless what follows says there is no deviation."""
     deviates_rx, conforms_rx = lex.rx("phrases", "deviates"), lex.rx("phrases", "conforms")
-    head = re.search(r"(?im)^\s*(?:\d+[.)]\s*)?(" + cl._alt(lex.words("headings", "deviation")) + r")", text or "")
+    head = _deviation_heading(tuple(lex.words("headings", "deviation"))).search(text or "")
     heading_says = bool(head and DEVIATION_HEADING.search(text[head.start():text.find("\n", head.start())]))
     statements = []
     for sent in deviates_rx.each(cl.sentences(text)) if deviates_rx.search(text or "") else ():

@@ -61,6 +61,10 @@ def _rx(words) -> re.Pattern:
     return re.compile(r"(?<![\w])(?:" + alt + r")(?![\w])", re.I)
 
 
+_TRAILING = re.compile(r"[\s.]+$")
+_HEAD_END = re.compile(r"\s*[-–,;:(]\s*|\s+(?=to\b)")
+
+
 def value(topic: str, written: str) -> Finding:
     """A labelled value: 'None', 'nil', 'No', 'NKDA', 'Not anticoagulated' -> No; 'Yes - T2DM' or a
     drug/allergen -> Yes; empty -> not stated (answer '')."""
@@ -68,7 +72,7 @@ def value(topic: str, written: str) -> Finding:
     if not w:
         return Finding("", "")
     lex = lexicon()
-    low = re.sub(r"[\s.]+$", "", w.lower())
+    low = _TRAILING.sub("", w.lower())
     from handlers.contract.reading.forms import ticked        # ☒ Yes ☐ No
     boxes = ticked(w)
     if boxes:
@@ -77,7 +81,7 @@ def value(topic: str, written: str) -> Finding:
             return Finding("No", w)
         if first in lex["values_yes"]:
             return Finding("Yes", w)
-    head = re.split(r"\s*[-–,;:(]\s*|\s+(?=to\b)", low, maxsplit=1)[0]
+    head = _HEAD_END.split(low, maxsplit=1)[0]
     if low in lex["values_no"] or head in lex["values_no"] or lex["negative"][topic].search(w):
         return Finding("No", w)
     found = from_prose(w).get(topic)

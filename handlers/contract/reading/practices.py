@@ -24,6 +24,7 @@ import bisect
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from email.utils import getaddresses
 from typing import Iterable
 
@@ -73,6 +74,8 @@ class Directory:
         self._forms: dict[str, tuple[list[str], list[str]]] = {}
         self._index: dict[tuple, tuple[dict, dict]] = {}
         self._codes: dict[tuple, frozenset[str]] = {}
+        self._fuzzy: dict[tuple, tuple] = {}        # _fuzzy_hits' results
+        self._compared: dict[tuple, list] = {}      # handlers.casework's name lists, per kinds
 
     @classmethod
     def kept(cls, key, rows) -> "Directory":
@@ -153,10 +156,19 @@ _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’]*\.?")
 def _tokens(text: str) -> list[tuple[str, int, int]]:
     out = []
     for m in _TOKEN.finditer(text):
-        w = _norm(m.group(0))
-        for part in w.split():
-            out.append((part, m.start(), m.end()))
+        start, end = m.span()
+        for part in _parts(m.group(0)):
+            out.append((part, start, end))
     return out
+
+
+@lru_cache(maxsize=8192)      # the same words come in every letter
+def _parts(token: str) -> tuple[str, ...]:
+    return tuple(_norm(token).split())
+
+
+_ODS_LIKE = re.compile(r"\b([A-Z][A-Z0-9]{2,5})\b")
+_DIGIT = re.compile(r"\d")
 
 
 def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bool = True) -> list[Mention]:
@@ -165,8 +177,8 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
     text = text or ""
     out: list[Mention] = []
     wanted = directory.codes(kinds)
-    for m in re.finditer(r"\b([A-Z][A-Z0-9]{2,5})\b", text):
-        if m.group(1) in wanted and re.search(r"\d", m.group(1)):
+    for m in _ODS_LIKE.finditer(text):
+        if m.group(1) in wanted and _DIGIT.search(m.group(1)):
             out.append(Mention(m.group(1), "ods", m.group(1), m.start()))
     for m in EMAIL.finditer(text):
         p = directory.by_email(m.group(0))
@@ -174,7 +186,7 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
             out.append(Mention(p.ods_code, "email", m.group(0), m.start()))
     toks = _tokens(text)
     words = [t[0] for t in toks]
-    generic = lexicon()["generic"]
+    generic_set = lexicon()["generic_set"]
     exact_idx, sizes, fuzzy_idx = directory.name_index(kinds)
     fuzzy_sizes = sorted({n for _, n in fuzzy_idx}) if fuzzy else []
     memo: dict[int, bool] = {}
@@ -182,8 +194,10 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
     def suffixed(j: int) -> bool:
         """Do the words from j on start with a practice word (Surgery, Medical Centre …)?"""
         if j not in memo:
-            follow = " ".join(words[j:j + 3])
-            memo[j] = any(follow == g or follow.startswith(g + " ") for g in generic)
+            # a generic form is whole words, so "follow == g or follow starts with g + ' '" is: the
+            # first one, two or three words (or all of them, maybe none) are g
+            memo[j] = any(" ".join(words[j:j + k]) in generic_set for k in (1, 2, 3)) \
+                or " ".join(words[j:j + 3]) in generic_set
         return memo[j]
 
     def candidates(i: int, word: str):
@@ -206,11 +220,13 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
             hi = bisect.bisect_right(lengths, a * (200 - cutoff) // cutoff)   # longer can only score lower
             if lo >= hi:
                 continue
-            hits = process.extract(window, forms[lo:hi], scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)
-            for _, score, k in sorted(hits, key=lambda h: h[2]):
+            for k, score in _fuzzy_hits(directory, kinds, window, n, lo, hi, cutoff):
                 yield cands[lo + k], score
 
+    starts = {k[0] for k in fuzzy_idx if k[1] in fuzzy_sizes}     # first letters a fuzzy form has
     for i, word in enumerate(words):
+        if word not in sizes and word[:1] not in starts:
+            continue                    # candidates() would find nothing: skip the generator
         for (code, form, n, is_core), score in candidates(i, word):
             if code not in wanted:
                 continue
@@ -231,6 +247,24 @@ def find_in_text(text: str, directory: Directory, kinds=("practice",), fuzzy: bo
     return _ticks(text, out)
 
 
+def _fuzzy_hits(directory: Directory, kinds, window: str, n: int, lo: int, hi: int,
+                cutoff: float) -> tuple[tuple[int, float], ...]:
+    """(index in the bucket slice, score) of the forms scoring >= cutoff against window, in bucket
+    order. Kept per directory: the same word pairs ("patient name", "previous injections") come in
+    every letter, and scoring them against every form is the slow part of reading names."""
+    key = (tuple(kinds), window, n, lo, hi, cutoff)
+    memo = directory._fuzzy
+    hit = memo.get(key)
+    if hit is None:
+        forms = directory.name_index(kinds)[2][(window[:1], n)][1]
+        hits = process.extract(window, forms[lo:hi], scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)
+        hit = tuple((k, score) for _, score, k in sorted(hits, key=lambda h: h[2]))
+        if len(memo) >= 20000:
+            memo.clear()                # bounded: a long run of odd letters cannot grow it for ever
+        memo[key] = hit
+    return hit
+
+
 def _capital(text: str, start: int) -> bool:
     return text[start:start + 1].isupper() or text[start:start + 1].isdigit()
 
@@ -238,12 +272,16 @@ def _capital(text: str, start: int) -> bool:
 def _street(text: str, start: int, end: int) -> bool:
     """'141 Coldharbour Road', 'Hollins Green, Wyke WQ4 6WC' in an address: a place, not a practice."""
     before = text[max(0, start - 12):start]
-    if re.search(r"\d+[a-z]?,?\s*$", before, re.I):
+    if _NUMBER_BEFORE.search(before):
         return True
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
     line = text[line_start:line_end if line_end >= 0 else len(text)]
-    return bool(re.match(r"\s*(?:[-•*]\s*)?(?:patient'?s?\s+)?(?:home\s+|current\s+)?address\b", line, re.I))
+    return bool(_ADDRESS_LINE.match(line))
+
+
+_NUMBER_BEFORE = re.compile(r"\d+[a-z]?,?\s*$", re.I)
+_ADDRESS_LINE = re.compile(r"\s*(?:[-•*]\s*)?(?:patient'?s?\s+)?(?:home\s+|current\s+)?address\b", re.I)
 
 
 def _dedupe(found: list[Mention]) -> list[Mention]:
@@ -294,7 +332,17 @@ def _heading_role(text: str, line_start: int) -> str | None:
 
 
 def _role_in(window: str) -> str | None:
-    rx = lexicon()["role_rx"]
+    lex = lexicon()
+    memo = lex["role_memo"]         # per lexicon version: the same label windows come in every letter
+    if window in memo:
+        return memo[window]
+    if len(memo) >= 20000:
+        memo.clear()
+    memo[window] = role = _role_of(window, lex["role_rx"])
+    return role
+
+
+def _role_of(window: str, rx: dict) -> str | None:
     best, at = None, -1
     for role in ("history", "referring", "registered", "receiving"):
         for m in rx[role].finditer(window):

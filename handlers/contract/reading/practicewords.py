@@ -41,6 +41,8 @@ def _build(raw: dict) -> dict:
     roles = {**DEFAULT_ROLES, **raw.get("practice_roles", {})}
     return {"words": words, "roles": roles,
             "generic": sorted({_norm(w) for w in words["generic"]}, key=len, reverse=True),
+            "generic_set": frozenset(_norm(w) for w in words["generic"]),
+            "role_memo": {},        # practices._role_in's answers, per window (this lexicon's words)
             "role_rx": {k: re.compile(r"(?<![\w])(?:" + "|".join(
                 r"\s+".join(re.escape(p) for p in w.split()) for w in sorted(v, key=len, reverse=True))
                 + r")(?![\w])", re.I) for k, v in roles.items()}}
