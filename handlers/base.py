@@ -79,3 +79,13 @@ class Decision:
 
 def error(field_name: str, problem: str) -> dict:
     return {"field": field_name, "problem": problem}
+
+
+def could_say(text: str, *words: str) -> bool:
+    """False only when the text certainly holds none of the (lower-case) words, so a case-blind
+    pattern that needs one of them cannot match: a str search instead of a regex over the whole
+    mail. Non-ASCII text always says True (Unicode case folding matches more than lower())."""
+    if not text.isascii():
+        return True
+    low = text.lower()
+    return any(w in low for w in words)

@@ -158,4 +158,11 @@ class Server:
 
 
 def run(settings, host: str, port: int):
-    asyncio.run(Server(settings).serve(host, port))
+    try:
+        # uvloop (libuv): the same asyncio API, with sockets read and written in C; taking mail
+        # is mostly that. Plain asyncio where it is not installed.
+        import uvloop
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(Server(settings).serve(host, port))

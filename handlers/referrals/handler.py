@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from handlers import casework
-from handlers.base import Context, Decision
+from handlers.base import Context, Decision, could_say
 from handlers.contract.periods import london
 from handlers.contract.reading import patient
 from handlers.referrals.followup import followup
@@ -41,7 +41,8 @@ def match(ctx: Context) -> tuple | None:
             return ("followup", linked)
     text = casework.letter_text(ctx)
     head = ctx.parsed.subject + "\n" + text
-    if OTHER_SERVICE.search(head) or not INJECTION.search(head):
+    if not could_say(head, "inject", "steroid", "joint") or not INJECTION.search(head) \
+            or OTHER_SERVICE.search(head):
         return None
     if not REFERRAL.search(head) and not (patient.nhs_numbers(text) or patient.dates_of_birth(text)):
         return None

@@ -11,7 +11,7 @@ from datetime import date
 from handlers.returns import activity
 from handlers import casework
 from handlers.contract import dates
-from handlers.base import Context, Decision, Reply, error
+from handlers.base import Context, Decision, Reply, could_say, error
 from store.db import audit
 from store.register import record_return
 
@@ -38,7 +38,8 @@ def match(ctx: Context) -> str | None:
     # quarterly return" is a claim. The subject names the return, or the text gives its figures.
     m = KIND.search(ctx.parsed.subject)
     if not m:
-        m = KIND.search(ctx.parsed.new_text)
+        text = ctx.parsed.new_text
+        m = KIND.search(text) if could_say(text, "return", "audit") else None
         if not m or CLAIM_SUBJECT.search(ctx.parsed.subject) or (
                 len(read_figures(ctx.parsed.new_text)) < 2 and not any(
                     a.kind in ("csv", "xlsx") for a in ctx.vetting.kept)):

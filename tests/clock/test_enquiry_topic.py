@@ -44,3 +44,16 @@ def test_topics_are_found():
     assert len(WORDS) > 20
     assert topic("When is the next payment run? We have not been paid") == "payment"
     assert topic("Kind regards") == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("aeiorstnjcdu KIĴ-\n") + ["Return", "AUDIT", "Inject", "ſ", "jOInt"]),
+                max_size=30))
+def test_could_say_never_hides_a_case_blind_match(pieces):
+    text = "".join(pieces)
+    import re
+    from handlers.base import could_say
+    for words in (("inject", "steroid", "joint"), ("return", "audit")):
+        rx = re.compile("|".join(words), re.I)
+        if rx.search(text):
+            assert could_say(text, *words)
