@@ -188,12 +188,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def worker_pid(serve_pid: int) -> int:
+def children(serve_pid: int) -> dict[str, int]:
+    """serve's child processes by role: the worker that decides ("process") and the mailer
+    ("deliver"); one "all" worker in older layouts."""
     with open(f"/proc/{serve_pid}/task/{serve_pid}/children") as f:
         kids = [int(k) for k in f.read().split()]
-    if len(kids) != 1:
-        raise SystemExit(f"expected one worker process under serve, found {kids}")
-    return kids[0]
+    out = {}
+    for k in kids:
+        with open(f"/proc/{k}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+        if not args[0]:
+            continue                  # a child that has just ended
+        role = args[args.index(b"--role") + 1].decode() if b"--role" in args else "all"
+        out[role] = k
+    return out
 
 
 def wait_for(db: Path, sql: str, target: int, poll: float = 0.02) -> float:
@@ -225,14 +233,15 @@ def lesbot_round(home: Path, n: int, relay: bool, latency_seconds: float = 0.0) 
     try:
         blast(port, 200, 100_000)                            # warm-up: imports, first-use compiling
         wait_for(db, sent, 200, 0.05)
-        pids = (lb.pid, worker_pid(lb.pid))
-        cpu0 = [cpu_seconds(p) for p in pids]
+        kids = children(lb.pid)
+        pids = (lb.pid, kids.get("process", kids.get("all")), kids.get("deliver"))
+        cpu0 = [cpu_seconds(p) if p else 0.0 for p in pids]
         t0, t1 = blast(port, n, 200_000)
         queued = wait_for(db, "SELECT count(*) FROM outbox", n + 200)
         delivered = wait_for(db, sent, n + 200)
-        cpu = [(cpu_seconds(p) - c) / n * 1000 for p, c in zip(pids, cpu0)]
+        cpu = [(cpu_seconds(p) - c) / n * 1000 if p else 0.0 for p, c in zip(pids, cpu0)]
         out = {"accept": n / (t1 - t0), "queued": n / (queued - t0), "delivered": n / (delivered - t0),
-               "serve_ms": cpu[0], "worker_ms": cpu[1]}
+               "serve_ms": cpu[0], "worker_ms": cpu[1], "mailer_ms": cpu[2]}
         if latency_seconds:
             out["latency"] = latency_run(port, db, latency_seconds)
         return out
@@ -302,7 +311,8 @@ def report(kind: str, n: int, sink: list[float], sink_cpu: list[float], runs: di
         if not runs[side]:
             continue
         print(f"  CPU per message ({side:7}): serve {med(r['serve_ms'] for r in runs[side]):.2f} ms, "
-              f"worker {med(r['worker_ms'] for r in runs[side]):.2f} ms")
+              f"worker {med(r['worker_ms'] for r in runs[side]):.2f} ms, "
+              f"mailer {med(r['mailer_ms'] for r in runs[side]):.2f} ms")
     if not runs["maildir"]:
         return
     lat = sorted(next(r["latency"] for r in runs["maildir"] if "latency" in r))

@@ -33,9 +33,11 @@ def serve(ctx, smtp_host, smtp_port):
 @click.command()
 @click.option("--wake-fd", type=click.IntRange(0), default=None, hidden=True)
 @click.option("--ready-fd", type=click.IntRange(0), default=None, hidden=True)
+@click.option("--mail-wake-fd", type=click.IntRange(0), default=None, hidden=True)
+@click.option("--role", type=click.Choice(["all", "process", "deliver"]), default="all", hidden=True)
 @click.option("--nice", type=click.IntRange(0, 19), default=0, help="Lower this process's CPU priority by N (0-19).")
 @click.pass_context
-def worker(ctx, wake_fd, ready_fd, nice):
+def worker(ctx, wake_fd, ready_fd, mail_wake_fd, role, nice):
     """Process stored messages and deliver the outbox, without listening.
 
     `serve` starts one itself; run this alone to work through a backlog (for
@@ -45,7 +47,7 @@ def worker(ctx, wake_fd, ready_fd, nice):
     ctx.meta["lesbot.quiet"] = wake_fd is not None     # serve's own worker: serve has warned already
     _db(ctx).close()              # a database that cannot be opened is named now, in one line
     ctx.meta.pop("lesbot.db", None)
-    run_worker(_settings(ctx), wake_fd=wake_fd, nice=nice, ready_fd=ready_fd)
+    run_worker(_settings(ctx), wake_fd=wake_fd, nice=nice, ready_fd=ready_fd, role=role, mail_wake_fd=mail_wake_fd)
 
 
 @click.command()

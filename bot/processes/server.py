@@ -1,4 +1,5 @@
-"""`lesbot serve`: the listeners in this process, the worker in a child process."""
+"""`lesbot serve`: the listeners in this process; in two child processes, the worker that decides
+and the mailer that delivers."""
 from __future__ import annotations
 
 import asyncio
@@ -44,30 +45,44 @@ class Server:
         except Exception as e:       # an unwritable home, a file that is not a database, a newer schema
             raise ServeError(f"cannot open the database {settings.db_path}: {e}") from None
         self.worker: subprocess.Popen | None = None
+        self.mailer: subprocess.Popen | None = None
         self._wake_w: int | None = None
+        self._mail_w: int | None = None       # kept here too: the mailer outlives a worker restart
         self.intake = IntakeWriter(spool_path(settings), on_stored=self.wake_worker)
         self.imap = None
         self.schedule = None
         self.threads: list[threading.Thread] = []
 
     def wake_worker(self):
-        if self._wake_w is not None:
-            try:
-                os.write(self._wake_w, b"!")
-            except (BlockingIOError, BrokenPipeError, OSError):
-                pass    # pipe full: the worker is awake anyway
+        for fd in (self._wake_w, self._mail_w):
+            if fd is not None:
+                try:
+                    os.write(fd, b"!")
+                except (BlockingIOError, BrokenPipeError, OSError):
+                    pass    # pipe full: it is awake anyway
+
+    def _child(self, *args: str, fds: tuple) -> subprocess.Popen:
+        from bot.processes.worker import die_with_parent
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", *args, "--nice", "10"],
+                                pass_fds=fds, preexec_fn=die_with_parent,
+                                env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
+
+    def start_mailer(self) -> None:
+        """The outbox's deliverer, a process of its own: handing replies over (sockets, fsyncs)
+        then runs beside deciding on the other core instead of waiting for the same interpreter."""
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        self.mailer = self._child("--role", "deliver", "--wake-fd", str(r), fds=(r,))
+        os.close(r)
+        self._mail_w = w
 
     def start_worker(self) -> int:
         """Start the worker; returns a descriptor that becomes readable once it is ready."""
         r, w = os.pipe()
         ready_r, ready_w = os.pipe()
         os.set_blocking(w, False)
-        from bot.processes.worker import die_with_parent
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", "--wake-fd", str(r), "--ready-fd", str(ready_w),
-             "--nice", "10"],
-            pass_fds=(r, ready_w), preexec_fn=die_with_parent,
-            env=dict(os.environ, LESBOT_HOME=str(self.settings.home)))
+        self.worker = self._child("--role", "process", "--wake-fd", str(r), "--ready-fd", str(ready_w),
+                                  "--mail-wake-fd", str(self._mail_w), fds=(r, ready_w, self._mail_w))
         os.close(r)
         os.close(ready_w)
         self._wake_w = w
@@ -84,6 +99,7 @@ class Server:
 
     def start(self) -> int:
         self.intake.start()
+        self.start_mailer()
         ready = self.start_worker()
         if self.settings.imap.enabled:
             from bot.doors.imap import ImapListener
@@ -138,6 +154,12 @@ class Server:
                     self._wake_w = None
                 os.close(self.start_worker())
                 self.wake_worker()
+            if self.mailer and self.mailer.poll() is not None and not done.is_set():
+                log.warning("mailer ended (status %s): starting a new one", self.mailer.returncode)
+                os.close(self._mail_w)
+                self.start_mailer()
+                if self.worker and self.worker.poll() is None:
+                    self.worker.terminate()      # it holds the old wake-up pipe: this loop starts a new one
 
     def shutdown(self):
         if self.schedule:
@@ -147,14 +169,18 @@ class Server:
             self.imap.stop()
         for t in self.threads:
             t.join(timeout=15)
-        if self.worker and self.worker.poll() is None:
-            self.worker.terminate()
-            try:
-                self.worker.wait(20)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
-        if self._wake_w is not None:
-            os.close(self._wake_w)
+        for child in (self.worker, self.mailer):
+            if child and child.poll() is None:
+                child.terminate()
+        for child in (self.worker, self.mailer):
+            if child:
+                try:
+                    child.wait(20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        for fd in (self._wake_w, self._mail_w):
+            if fd is not None:
+                os.close(fd)
 
 
 def run(settings, host: str, port: int):

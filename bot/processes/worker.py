@@ -99,8 +99,23 @@ def say_ready(processor: Processor, ready_fd: int | None) -> None:
             pass
 
 
-def run(settings, wake_fd: int | None = None, nice: int = 0, ready_fd: int | None = None):
-    """Run until SIGTERM, or until the wake pipe closes (the parent has gone)."""
+def pipe_waker(fd: int):
+    """Wake another process: a byte on its pipe (a full pipe means it is awake anyway)."""
+    def wake():
+        try:
+            os.write(fd, b"!")
+        except OSError:
+            pass
+    return wake
+
+
+def run(settings, wake_fd: int | None = None, nice: int = 0, ready_fd: int | None = None,
+        role: str = "all", mail_wake_fd: int | None = None):
+    """Run until SIGTERM, or until the wake pipe closes (the parent has gone).
+
+    role: "all" processes and delivers; `serve` runs "process" and "deliver" in two processes,
+    so that deciding and handing replies over use both cores instead of sharing one interpreter
+    lock. "process" wakes the deliverer through mail_wake_fd."""
     if nice:
         os.nice(nice)
     # The mailer thread mostly waits on sockets and fsyncs; when one returns it should get the
@@ -108,19 +123,29 @@ def run(settings, wake_fd: int | None = None, nice: int = 0, ready_fd: int | Non
     sys.setswitchinterval(0.001)
     stop = threading.Event()
     mail_wake = threading.Event()
-    processor = Processor(settings, on_reply=mail_wake.set)
-    mailer = Mailer(settings, connect(settings.db_path))
-    threads = [threading.Thread(target=processor.run, name="lesbot-processor", daemon=True),
-               threading.Thread(target=mailer.run, args=(stop, mail_wake), name="lesbot-mailer", daemon=True)]
+    threads = []
+    processor = None
+    if role in ("all", "process"):
+        if mail_wake_fd is not None:
+            os.set_blocking(mail_wake_fd, False)
+        processor = Processor(settings, on_reply=pipe_waker(mail_wake_fd) if role == "process" and
+                              mail_wake_fd is not None else mail_wake.set)
+        threads.append(threading.Thread(target=processor.run, name="lesbot-processor", daemon=True))
+    if role in ("all", "deliver"):
+        mailer = Mailer(settings, connect(settings.db_path))
+        threads.append(threading.Thread(target=mailer.run, args=(stop, mail_wake), name="lesbot-mailer",
+                                        daemon=True))
     for t in threads:
         t.start()
-    say_ready(processor, ready_fd)
+    if processor:
+        say_ready(processor, ready_fd)
 
     def finish(*_):
         stop.set()
-        processor.stop.set()
-        processor.wake.set()
         mail_wake.set()
+        if processor:
+            processor.stop.set()
+            processor.wake.set()
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
     if wake_fd is not None:
@@ -133,7 +158,10 @@ def run(settings, wake_fd: int | None = None, nice: int = 0, ready_fd: int | Non
                 if not data:
                     finish()
                     return
-                processor.wake.set()
+                if processor:
+                    processor.wake.set()
+                else:
+                    mail_wake.set()
         threading.Thread(target=listen, name="lesbot-wake", daemon=True).start()
     while not stop.is_set():
         stop.wait(1.0)

@@ -94,3 +94,34 @@ def test_restart_processes_what_was_stored(serve, home):
     store(db, make_msg().as_bytes(), "smtp")
     serve()
     assert len(wait_for(lambda: outbox_files(home), timeout=15)) == 1
+
+
+def _children(pid: int) -> dict[str, int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        kids = [int(k) for k in f.read().split()]
+    roles = {}
+    for k in kids:
+        with open(f"/proc/{k}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+        if b"--role" in args:          # not some other child (a zombie has no command line)
+            roles[args[args.index(b"--role") + 1].decode()] = k
+    return roles
+
+
+def test_deciding_and_delivering_run_in_two_processes_and_a_lost_mailer_comes_back(serve, home):
+    import os
+    import signal
+    srv = serve()
+    roles = wait_for(lambda: (r := _children(srv.proc.pid)) and len(r) == 2 and r)
+    assert set(roles) == {"process", "deliver"}
+    os.kill(roles["deliver"], signal.SIGKILL)
+    wait_for(lambda: (r := _children(srv.proc.pid)).get("deliver") not in (None, roles["deliver"])
+             and "process" in r, timeout=30)
+    with smtplib.SMTP("127.0.0.1", srv.port) as s:
+        s.send_message(make_msg(mid="<after-the-mailer-died@nhs.net>"))
+    wait_for(lambda: len(outbox_files(home)) == 1, timeout=30)
+    db = connect(home / "lesbot.db")
+    try:
+        assert [r[0] for r in db.execute("SELECT state FROM outbox")] == ["sent"]
+    finally:
+        db.close()

@@ -59,6 +59,8 @@ PARAMS: dict[str, tuple[list[str] | None, list[str]]] = {
     "smtp_port": (None, ["x", "0", "70000"]),
     "wake_fd": (None, ["x", "-1"]),
     "ready_fd": (None, ["x", "-1"]),
+    "mail_wake_fd": (None, ["x", "-1"]),
+    "role": (None, ["everything"]),
     "nice": (None, ["x", "20"]),
     "limit": (None, ["x", "0"]),
     "fmt": (None, ["nonsense"]),
