@@ -73,10 +73,9 @@ class Pipeline:
         return decision, facts
 
     def _decide_timed(self, row) -> tuple[Decision, Facts | None, str]:
-        fut = self._executor.submit(lambda: self.decide_and_reply(row, self._local.conn))
+        fut = self._executor.submit(lambda: self.decide_safely(row, self._local.conn))
         try:
-            decision, facts = fut.result(timeout=self.settings.limits.handler_timeout_seconds)
-            return decision, facts, ""
+            return fut.result(timeout=self.settings.limits.handler_timeout_seconds)
         except cf.TimeoutError:
             # The stuck thread keeps its own connection and is abandoned; a thread cannot be
             # stopped, so `overran` tells the worker to end its process once this is recorded.
@@ -84,9 +83,6 @@ class Pipeline:
             self._executor.shutdown(wait=False)
             self._executor = self._new_executor()
             return Decision("failed", "error"), None, self._overrun_text()
-        except Exception as e:
-            log.exception("message %s failed", row["id"])
-            return Decision("failed", "error"), None, describe(e)
 
     def decide_safely(self, row, conn) -> tuple[Decision, Facts | None, str]:
         try:

@@ -39,11 +39,6 @@ class Maildir:
             return True
         return any(p.name.split(":")[0] == name for p in (self.root / "cur").glob(name + "*"))
 
-    def deliver(self, name: str, data: bytes) -> None:
-        error = self.deliver_many([(name, data, True)])[0]
-        if error:
-            raise error
-
     def deliver_many(self, items: list[tuple[str, bytes, bool]]) -> list[Exception | None]:
         """Write (name, data, maybe_there_already) files; each is durable when this returns
         without an error for it. One fsync per file and one for the directory, for the batch:
