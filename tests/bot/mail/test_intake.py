@@ -20,7 +20,8 @@ async def test_one_commit_answers_every_waiter_with_its_own_id(tmp_path):
         ids = await asyncio.gather(*[w.store_async(f"Subject: {i}\r\n\r\nbody {i}\r\n".encode(), "smtp")
                                      for i in range(40)])
         ids.append(thread_fut.result(5))
-        assert len(set(ids)) == 41 and stored.is_set()
+        # the waiters are answered first and the worker woken after, so wait for the wake-up
+        assert len(set(ids)) == 41 and stored.wait(5)
         rows = open_spool(tmp_path / "spool.db").execute("SELECT id, raw FROM spool").fetchall()
         by_id = {r["id"]: bytes(r["raw"]) for r in rows}
         assert [by_id[i] for i in ids[:40]] == [f"Subject: {i}\r\n\r\nbody {i}\r\n".encode() for i in range(40)]
