@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import time
 import uuid
 from email.header import Header
 from functools import lru_cache
@@ -32,22 +33,45 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render(template: str, **ctx) -> tuple[str, str, str]:
-    """(subject, text, html) from templates/<template>.txt.j2 and .html.j2.
+FRESH_FOR = 2.0                   # seconds a template is used before its file is looked at again
+_TEMPLATES: dict[str, tuple[float, jinja2.Template | None]] = {}
+
+
+def template(name: str) -> jinja2.Template | None:
+    """templates/<name>, or None when there is no such file. An edited file is picked up within
+    FRESH_FOR seconds: jinja looks at a template's file (and its parent's) on every use, which
+    cost more than rendering a short reply."""
+    now = time.monotonic()
+    hit = _TEMPLATES.get(name)
+    if hit is not None and now - hit[0] < FRESH_FOR:
+        return hit[1]
+    try:
+        found = environment().get_template(name)
+    except jinja2.TemplateNotFound:
+        found = None
+    _TEMPLATES[name] = (now, found)          # one assignment: safe beside another thread
+    return found
+
+
+def render(template_name: str, **ctx) -> tuple[str, str, str]:
+    """(subject, text, html) from templates/<template_name>.txt.j2 and .html.j2.
 
     The text template's first line is 'Subject: ...'.
     """
-    env = environment()
-    text = env.get_template(f"{template}.txt.j2").render(**ctx)
+    txt = template(f"{template_name}.txt.j2")
+    if txt is None:
+        raise jinja2.TemplateNotFound(f"{template_name}.txt.j2")
+    text = txt.render(**ctx)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
-        raise ValueError(f"{template}.txt.j2 must start with a Subject: line")
+        raise ValueError(f"{template_name}.txt.j2 must start with a Subject: line")
     subject = first[len("Subject:"):].strip()
     body = body.lstrip("\n")
-    if (TEMPLATES / f"{template}.html.j2").exists():
-        html = env.get_template(f"{template}.html.j2").render(title=subject, **ctx)
+    own_html = template(f"{template_name}.html.j2")
+    if own_html is not None:
+        html = own_html.render(title=subject, **ctx)
     else:
-        html = env.get_template("_layout.html.j2").render(
+        html = template("_layout.html.j2").render(
             title=subject, body_html=html_from_text(body.split("\n--\n")[0]), **ctx)
     return subject, body, html
 

@@ -60,14 +60,33 @@ def _find(text: str, pivot: int) -> tuple[tuple[int, date | None, str], ...]:
 # look-behind, which makes finditer try it at every position. A place this skips over (inside an
 # earlier candidate) follows a digit, '/', '.' or '-', where no date starts.
 DATE_START = re.compile(r"\d{1,4}(?:[/.\-]\d|(?:st|nd|rd|th)?(?:\s+of)?[\s-]+[A-Za-z])", re.I)
+_DIGIT_FLAGS = bytes(0 if 48 <= b <= 57 else 1 for b in range(256))     # an ASCII digit -> 0, else 1
+
+
+@lru_cache(maxsize=64)        # the date readers, and the short-date one, scan the same letter
+def digit_runs(text: str) -> tuple[int, ...] | None:
+    """Where each run of digits begins; None when the text holds a digit outside ASCII (then
+    the patterns' own scan is used). sre, looking for a digit, tries its pattern at every
+    character (~15 ns each); a byte table and bytes.find find the runs several times faster."""
+    if not text.isascii() and any(c.isdecimal() for c in set(text) if ord(c) > 127):
+        return None
+    flags = text.encode("ascii", "replace").translate(_DIGIT_FLAGS)   # one byte per character
+    out = [0] if flags[:1] == b"\0" else []
+    i = flags.find(b"\1\0")
+    while i >= 0:
+        out.append(i + 1)
+        i = flags.find(b"\1\0", i + 2)
+    return tuple(out)
 
 
 def digit_led_matches(text: str, rx: re.Pattern = DATE_RE, start: re.Pattern = DATE_START):
-    """rx.finditer(text), for DATE_RE or a pattern that can only begin where `start` finds a
-    place (a date without a year): found faster by trying it only there."""
+    """rx.finditer(text), found faster, for DATE_RE or a pattern like it: one that can only match
+    at the first digit of a run of digits (its look-behind refuses a digit before it), and only
+    where `start` finds a place."""
+    runs = digit_runs(text)
+    places = runs if runs is not None else (run.start() for run in start.finditer(text))
     end = 0
-    for run in start.finditer(text):
-        i = run.start()
+    for i in places:
         if i < end:
             continue                      # inside the last date, as finditer would skip it
         m = rx.match(text, i)

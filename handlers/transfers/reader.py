@@ -108,11 +108,9 @@ def read(text: str, received: date | None = None) -> Letter:
     # information given to the patient
     told, primary, follow = (lex.rx("phrases", k) for k in ("told", "primary_care", "follow_up"))
     lt.information = s.get("information", "")
-    whole = (lt.information or "") + "\n" + text
-    # each sentence is tried only if the whole letter has all three (the patterns are slow)
+    # the sentences that say all three (each list is tried on what the one before kept)
     said = [x for x in follow.each(primary.each(told.each(cl.sentences(lt.information or "") + cl.sentences(text))))
-            if not re.match(r"\s*cc\b", x, re.I)] \
-        if told.search(whole) and primary.search(whole) and follow.search(whole) else []
+            if not re.match(r"\s*cc\b", x, re.I)]
     lt.told = said[0] if said else ""
     return lt
 
@@ -130,7 +128,7 @@ def _deviation(text: str, section: str, lex) -> tuple[bool, str]:
     head = _deviation_heading(tuple(lex.words("headings", "deviation"))).search(text or "")
     heading_says = bool(head and DEVIATION_HEADING.search(text[head.start():text.find("\n", head.start())]))
     statements = []
-    for sent in deviates_rx.each(cl.sentences(text)) if deviates_rx.search(text or "") else ():
+    for sent in deviates_rx.each(cl.sentences(text)):
         m = deviates_rx.search(sent)
         if m and (GUIDELINE.search(sent) or (section and sent in " ".join(section.split()))):
             if re.search(r"\b(not|no|never|nothing)\W+(?:\w+\W+)?$", sent[:m.start()], re.I) and \

@@ -12,7 +12,7 @@ LEX = cl.lexicon()
 LISTS = [(section, key) for section, entries in LEX.raw.items() if isinstance(entries, dict)
          for key, words in entries.items() if isinstance(words, list) and words]
 WORDS = sorted({w for section, key in LISTS for phrase in LEX.words(section, key) for w in phrase.split()})
-GLUE = [" ", "  ", "\n", "\n\n", "-", "_", ".", ",", "(", ")", ":", "/", "\0", "İ", "ß", "é", "x", "7", "'", "\t"]
+GLUE = [" ", "  ", "\n", "\n\n", "-", "_", ".", ",", "(", ")", ":", "/", "\0", "İ", "ı", "ſ", "K", "ß", "é", "x", "7", "'", "\t"]
 
 
 PHRASES = sorted({phrase for section, key in LISTS for phrase in LEX.words(section, key)})

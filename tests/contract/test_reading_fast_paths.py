@@ -2,7 +2,9 @@
   - letters.named_in (one Aho-Corasick pass over the text) == a substring test per organisation;
   - outcome_reading.outcome_kind (patterns tried only where a phrase's first word is) == plain search;
   - practices.find_in_text (words no name can start skipped, fuzzy scores and roles remembered) ==
-    the plain reading, on a fresh directory and on one that has read other texts first.
+    the plain reading, on a fresh directory and on one that has read other texts first;
+  - dates.digit_led_matches (a date pattern tried only where a run of digits begins) == its finditer;
+  - letterpatient.nhs_labels (the label pattern tried only where 'nhs' is written) == its finditer.
 Checked on random text built from the words involved, their neighbours and awkward characters
 (letters whose case-folding is not ASCII: 'ſ' folds to 's', 'K' to 'k', 'İ' lower-cases to two)."""
 from __future__ import annotations
@@ -12,8 +14,9 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.contract import letters
+from handlers.contract import dates, letters
 from handlers.contract.reading import practices
+from handlers.contract.reading.letterdates import SHORT_DATE, SHORT_DATE_START
 from handlers.contract.reading.practicewords import lexicon as practice_words
 from handlers.referrals import outcome_reading
 from handlers.referrals.lexicon import lexicon as referral_words
@@ -262,3 +265,37 @@ def test_find_in_text_cases():
     assert _view(practices.find_in_text(text, d)) == _view(_plain_find_in_text(text, d))
     assert {(m.ods_code, m.role) for m in practices.find_in_text(text, d)} >= {
         ("Y90001", "referring"), ("Y90012", "receiving"), ("Z98103", "history")}
+
+
+# -- dates: tried only where a run of digits begins -----------------------------------------------------
+DATE_BITS = ["14/03/1948", "14.03.48", "2026-11-05", "3rd", "of", "Sept", "March", "nov.", "2026", "48", "7",
+             "123456", "/", ".", "-", ",", " ", "\n", "a", "x7", "٣", "１２", "ſ", "é", "–"]
+
+
+@settings(max_examples=600, **SLOW)
+@given(st.lists(st.sampled_from(DATE_BITS) | st.text(alphabet="0123456789/.- stnd", max_size=4), max_size=30)
+       .map("".join))
+def test_digit_led_matches_are_the_patterns_own(text):
+    for rx, start in ((dates.DATE_RE, dates.DATE_START), (SHORT_DATE, SHORT_DATE_START)):
+        want = [m.span() for m in rx.finditer(text)]
+        assert [m.span() for m in dates.digit_led_matches(text, rx, start)] == want
+
+
+def test_digit_runs():
+    assert dates.digit_runs("a12 b/3 45x") == (1, 6, 8)
+    assert dates.digit_runs("12") == (0,)
+    assert dates.digit_runs("é 1–2") == (2, 4)            # other characters keep their places
+    assert dates.digit_runs("born ٣/١/١٩٤٨") is None       # a digit outside ASCII: the pattern's own scan
+
+
+# -- the NHS number label: tried only where "nhs" is written ------------------------------------------------
+NHS_BITS = ["NHS", "nhs", "Nhs", "NHſ", "nhſ", "NHS No", "NHS number:", "NHS#", "NHS:", " ", "\n", "\t", "-", ":",
+            "999 148 7166", "9991487166", "x", "ı", "İ", "é", "no.", "|", "–"]
+
+
+@settings(max_examples=500, **SLOW)
+@given(st.lists(st.sampled_from(NHS_BITS) | st.text(max_size=3), max_size=25).map("".join))
+def test_nhs_labels_are_the_patterns_own(text):
+    from handlers.contract.reading import letterpatient
+    want = [(m.span(), m.group(1)) for m in letterpatient.NHS_LABEL.finditer(text)]
+    assert [(m.span(), m.group(1)) for m in letterpatient.nhs_labels(text)] == want

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from handlers.contract import dates
 from handlers.contract.reading.phrases import Lexicon, _matches, _places, lexicon
+from handlers.contract.reading.phrases import lowered as lower_for_search
 
 DOSE_ROLES = ("first_dose", "last_dose", "doses", "initiated", "next_due")
 WHEN_ROLES = ("clinic", "letter", "typed")
@@ -71,9 +72,7 @@ def _all_role_hints(lex: Lexicon) -> tuple[str, ...]:
 @lru_cache(maxsize=16)        # a letter is read for several purposes: find its phrases once
 def _keywords_of(text: str, lex: Lexicon) -> tuple[tuple[int, int, str], ...]:
     found = []
-    lowered = text.lower()
-    if len(lowered) != len(text):
-        lowered = None                    # a character whose lower case is longer: positions differ
+    lowered = lower_for_search(text)
     # the first words of all ten roles' phrases are found in one pass, then shared out
     places = _places(lowered, _all_role_hints(lex)) if lowered is not None else {}
     for role in ROLE_ORDER:

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from handlers.contract.reading.letterpatient import POSTCODE
 from handlers.contract.reading.phrases import _alt, lexicon
+from handlers.contract.reading.phrases import lowered as lower_for_search
 
 
 @lru_cache(maxsize=4096)
@@ -66,8 +67,8 @@ def _practice_mentions(text: str) -> tuple[str, ...]:
     # a mention never runs over a line: only lines holding a noun's first word can hold one
     # (the full pattern is slow to try at every capital letter of a long letter)
     text = text or ""
-    lowered = text.lower()
-    if len(lowered) != len(text):
+    lowered = lower_for_search(text)
+    if lowered is None:
         lines = [text]
     else:
         starts = set()

@@ -14,6 +14,19 @@ from functools import lru_cache
 from handlers.contract.reading.lexicon import derived
 
 
+# ı and ſ: re.IGNORECASE matches them with i and s, but lower() leaves them as they are
+ODD_CASE = re.compile("[\u0131\u017f]")
+
+
+def lowered(text: str) -> str | None:
+    """text.lower(), to find where a case-blind pattern can start with str.find; None when that
+    would miss a place: a character whose lower case is longer (positions move), or ı / ſ."""
+    low = text.lower()
+    if len(low) != len(text) or (not text.isascii() and ODD_CASE.search(text)):
+        return None
+    return low
+
+
 def _alt(words) -> str:
     """A regex alternation of phrases, longest first; a space matches any white space."""
     return _alt_of(tuple(words))
@@ -49,8 +62,7 @@ class Phrases:
         return getattr(self.rx, name)
 
     def _lowered(self, text: str) -> str | None:
-        lowered = text.lower()
-        return lowered if len(lowered) == len(text) else None
+        return lowered(text)
 
     def finditer(self, text, *args):
         if args:
