@@ -26,31 +26,36 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    # auto_reload off: jinja would look at a template's file (and its parent's) on every use, which
+    # cost more than rendering a short reply; template() looks at them every FRESH_FOR seconds
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
                                             default_for_string=False),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 
 
-FRESH_FOR = 2.0                   # seconds a template is used before its file is looked at again
-_TEMPLATES: dict[str, tuple[float, jinja2.Template | None]] = {}
+FRESH_FOR = 2.0               # seconds: a template edited on disk is used within this
+_looked = [0.0]               # when the files were last looked at
+_missing: set[str] = set()    # names with no file, as of then
 
 
 def template(name: str) -> jinja2.Template | None:
-    """templates/<name>, or None when there is no such file. An edited file is picked up within
-    FRESH_FOR seconds: jinja looks at a template's file (and its parent's) on every use, which
-    cost more than rendering a short reply."""
+    """templates/<name>, or None when there is no such file."""
+    env = environment()
     now = time.monotonic()
-    hit = _TEMPLATES.get(name)
-    if hit is not None and now - hit[0] < FRESH_FOR:
-        return hit[1]
+    if now - _looked[0] >= FRESH_FOR:
+        _looked[0] = now
+        _missing.clear()
+        if any(not t.is_up_to_date for t in list(env.cache.values())):
+            env.cache.clear()           # an edited file: compile the templates again
+    if name in _missing:
+        return None
     try:
-        found = environment().get_template(name)
+        return env.get_template(name)
     except jinja2.TemplateNotFound:
-        found = None
-    _TEMPLATES[name] = (now, found)          # one assignment: safe beside another thread
-    return found
+        _missing.add(name)
+        return None
 
 
 def render(template_name: str, **ctx) -> tuple[str, str, str]:
