@@ -79,11 +79,14 @@ def digit_runs(text: str) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def digit_led_matches(text: str, rx: re.Pattern = DATE_RE, start: re.Pattern = DATE_START):
+def digit_led_matches(text: str, rx: re.Pattern = DATE_RE, start: re.Pattern | None = DATE_START):
     """rx.finditer(text), found faster, for DATE_RE or a pattern like it: one that can only match
     at the first digit of a run of digits (its look-behind refuses a digit before it), and only
-    where `start` finds a place."""
+    where `start` finds a place (None: rx's own search, for a text with other digits)."""
     runs = digit_runs(text)
+    if runs is None and start is None:
+        yield from rx.finditer(text)
+        return
     places = runs if runs is not None else (run.start() for run in start.finditer(text))
     end = 0
     for i in places:

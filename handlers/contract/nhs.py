@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import re
 
+from handlers.contract.dates import digit_led_matches
+
 SEPARATED = re.compile(r"(?<![\d£.])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d|\.\d)")
+
+
+def separated(text: str):
+    """SEPARATED.finditer(text), found faster: a number starts a run of digits."""
+    return digit_led_matches(text or "", SEPARATED, None)
 
 
 def normalise(text: str) -> str | None:
@@ -31,4 +38,4 @@ def display(digits: str) -> str:
 
 def count_in(text: str) -> int:
     """How many valid NHS numbers a text holds."""
-    return sum(1 for m in SEPARATED.finditer(text) if is_valid("".join(m.groups())))
+    return sum(1 for m in separated(text) if is_valid("".join(m.groups())))

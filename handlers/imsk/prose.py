@@ -23,7 +23,7 @@ def nhs_numbers(text: str) -> tuple[list[str], list[str]]:
     """(NHS numbers written against an NHS label, unlabelled ones passing Modulus 11), each digits.
     Telephone numbers (Tel/Mob/Fax/+44 before them) are never NHS numbers, even when they pass."""
     labelled, loose = [], []
-    for m in nhs.SEPARATED.finditer(text or ""):
+    for m in nhs.separated(text):
         digits = "".join(m.groups())
         line_start = text.rfind("\n", 0, m.start()) + 1
         before = text[max(line_start, m.start() - 40):m.start()]

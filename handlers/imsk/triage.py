@@ -220,7 +220,7 @@ def self_referral(ctx: Context, text: str, today: date) -> Decision:
     """The service records a patient's self-referral: within 2 months of discharge for the same
     condition it is a follow-up, not a first appointment; the GP is told either way."""
     conn, s = ctx.conn, ctx.settings.imsk
-    numbers = [n for n in ("".join(m.groups()) for m in nhs.SEPARATED.finditer(text)) if nhs.is_valid(n)]
+    numbers = [n for n in ("".join(m.groups()) for m in nhs.separated(text)) if nhs.is_valid(n)]
     if not numbers:
         return Decision("rejected", "imsk_self_referral", [error("NHS number", "give the patient's NHS number.")],
                         reply=Reply("imsk_triage_result", {"lines": []}))

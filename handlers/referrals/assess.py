@@ -5,6 +5,7 @@ is kept in Assessed.conflict for a person to settle."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -59,7 +60,13 @@ def assess(conn, r: Referral, on: date, sender, text: str, copied=(), known: dic
     q_to = org_for(conn, quoted.to_addr) if quoted.to_addr else None
     a.referrer = known.get("referrer") or _resolve(conn, directory, r.get("referring_practice"))[0] or \
         (q_from.ods_code if q_from and q_from.kind == "practice" else sender.ods_code)
-    mentions = practices.find_in_text(text, directory) if text else []
+    read: list = []
+
+    def mentions() -> list:
+        """Practices the text names: read only when a field does not settle it (it is slow)."""
+        if not read:
+            read.append(practices.find_in_text(text, directory) if text else [])
+        return read[0]
 
     if known.get("receiving"):
         a.receiving = known["receiving"]
@@ -69,7 +76,7 @@ def assess(conn, r: Referral, on: date, sender, text: str, copied=(), known: dic
             a.conflict = ("the receiving practice '" + r.get("receiving_practice") + "' could be " +
                           " or ".join(casework.name_of(conn, c) for c in cands))
     else:
-        _infer_receiving(conn, a, mentions, copied, q_to, sender)
+        _infer_receiving(conn, a, mentions(), copied, q_to, sender)
 
     if known.get("registered"):
         a.registered = known["registered"]
@@ -131,7 +138,7 @@ def _infer_receiving(conn, a: Assessed, mentions, copied, q_to, sender) -> None:
                 casework.name_of(conn, c) for c in evidence)
 
 
-def _find_registered(conn, a: Assessed, directory, mentions, text: str) -> None:
+def _find_registered(conn, a: Assessed, directory, mentions: Callable[[], list], text: str) -> None:
     """The practice the patient is registered with: as written, else the referrer's own patient."""
     r = a.referral
     written = r.get("registered_practice")
@@ -149,7 +156,7 @@ def _find_registered(conn, a: Assessed, directory, mentions, text: str) -> None:
             f"'{written}' is not a practice lesbot knows. Give the practice the patient is registered "
             "with by name and ODS code.")))
     else:
-        roles = [m.ods_code for m in mentions if m.role == "registered"]
+        roles = [m.ods_code for m in mentions() if m.role == "registered"]
         if _own_patient(text) or not roles:
             a.registered = a.referrer
             if not _own_patient(text):

@@ -131,7 +131,7 @@ def _supply(r: Referral, text: str) -> None:
         if v and (k not in r.fields or not r.fields[k] or k in ("nhs_number", "dob")):
             r.fields[k] = v
     if "nhs_number" not in given:
-        valid = {"".join(m.groups()) for m in nhs.SEPARATED.finditer(text) if nhs.is_valid("".join(m.groups()))}
+        valid = {"".join(m.groups()) for m in nhs.separated(text) if nhs.is_valid("".join(m.groups()))}
         if len(valid) == 1:
             r.fields["nhs_number"] = valid.pop()
 

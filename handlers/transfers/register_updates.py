@@ -55,7 +55,7 @@ def _entries(ctx: Context) -> tuple[list, list[dict]]:
     conn = ctx.conn
     text = ctx.parsed.new_text
     rows, problems = [], []
-    numbers = list(dict.fromkeys("".join(m.groups()) for m in nhs.SEPARATED.finditer(text)))
+    numbers = list(dict.fromkeys("".join(m.groups()) for m in nhs.separated(text)))
     for n in numbers:
         if not nhs.is_valid(n):
             problems.append(error("NHS number", f"{nhs.display(n)} fails the NHS number check digit."))

@@ -281,6 +281,22 @@ def test_digit_led_matches_are_the_patterns_own(text):
         assert [m.span() for m in dates.digit_led_matches(text, rx, start)] == want
 
 
+NUMBER_BITS = ["999 148 7166", "999-148-7166", "999.148.7166", "9991487166", "01632 960000", "+44", "£", ".", ",",
+               "/", "-", " ", "\u00a0", "\n", "x", "12", "٣", "１２", "é"]
+
+
+@settings(max_examples=600, **SLOW)
+@given(st.lists(st.sampled_from(NUMBER_BITS) | st.text(alphabet="0123456789 .-", max_size=5), max_size=20)
+       .map("".join))
+def test_nhs_number_patterns_tried_at_runs_of_digits_are_their_own(text):
+    from handlers.contract import nhs
+    from handlers.contract.reading import patient
+    for rx in (nhs.SEPARATED, patient._GROUPED):
+        want = [m.span() for m in rx.finditer(text)]
+        assert [m.span() for m in dates.digit_led_matches(text, rx, None)] == want
+    assert [m.span() for m in nhs.separated(text)] == [m.span() for m in nhs.SEPARATED.finditer(text)]
+
+
 def test_digit_runs():
     assert dates.digit_runs("a12 b/3 45x") == (1, 6, 8)
     assert dates.digit_runs("12") == (0,)

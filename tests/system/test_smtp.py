@@ -122,6 +122,7 @@ def test_deciding_and_delivering_run_in_two_processes_and_a_lost_mailer_comes_ba
     wait_for(lambda: len(outbox_files(home)) == 1, timeout=30)
     db = connect(home / "lesbot.db")
     try:
-        assert [r[0] for r in db.execute("SELECT state FROM outbox")] == ["sent"]
+        # the file is made durable first and the row marked after it: wait for the mark
+        assert wait_for(lambda: [r[0] for r in db.execute("SELECT state FROM outbox")] == ["sent"], timeout=15)
     finally:
         db.close()

@@ -126,7 +126,7 @@ def nhs_numbers(text: str) -> list[tuple[str, bool, int]]:
         g = nhs.SEPARATED.search(value)
         out.append(("".join(g.groups()) if g and g.start() <= 3 else "", True, m.start()))
     if not any(n for n, lab, _ in out):
-        for m in nhs.SEPARATED.finditer(text or ""):
+        for m in nhs.separated(text):
             digits = "".join(m.groups())
             if nhs.is_valid(digits) and not PHONE_CONTEXT.search(text[max(0, m.start() - 25):m.start()]):
                 out.append((digits, False, m.start()))

@@ -81,7 +81,7 @@ def nhs_numbers(text: str) -> list[NhsCandidate]:
 @lru_cache(maxsize=64)        # a message's text is asked about by several readers
 def _nhs_numbers(text: str) -> tuple[NhsCandidate, ...]:
     out = []
-    for m in _GROUPED.finditer(text):
+    for m in dates.digit_led_matches(text, _GROUPED, None):     # it starts a run of digits
         written = m.group(1)
         digits = re.sub(r"\D", "", written)
         if len(digits) != 10:
