@@ -81,7 +81,6 @@ def nhs_labels(text: str):
         i = low.find("nhs", i + 1)
 
 
-
 @lru_cache(maxsize=8)
 def _re_line_rx(lex: Lexicon) -> re.Pattern:
     return re.compile(r"^\s*(?:" + _alt(lex.words("labels", "re_line")) + r")\s*[:\-]\s*(.+)$", re.I)
