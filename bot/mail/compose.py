@@ -58,15 +58,19 @@ def template(name: str) -> jinja2.Template | None:
         return None
 
 
+def _required(name: str) -> jinja2.Template:
+    found = template(name)
+    if found is None:
+        raise jinja2.TemplateNotFound(name)
+    return found
+
+
 def render(template_name: str, **ctx) -> tuple[str, str, str]:
     """(subject, text, html) from templates/<template_name>.txt.j2 and .html.j2.
 
     The text template's first line is 'Subject: ...'.
     """
-    txt = template(f"{template_name}.txt.j2")
-    if txt is None:
-        raise jinja2.TemplateNotFound(f"{template_name}.txt.j2")
-    text = txt.render(**ctx)
+    text = _required(f"{template_name}.txt.j2").render(**ctx)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject:"):
         raise ValueError(f"{template_name}.txt.j2 must start with a Subject: line")
@@ -76,7 +80,7 @@ def render(template_name: str, **ctx) -> tuple[str, str, str]:
     if own_html is not None:
         html = own_html.render(title=subject, **ctx)
     else:
-        html = template("_layout.html.j2").render(
+        html = _required("_layout.html.j2").render(
             title=subject, body_html=html_from_text(body.split("\n--\n")[0]), **ctx)
     return subject, body, html
 

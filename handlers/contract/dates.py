@@ -12,6 +12,8 @@ import re
 from datetime import date
 from functools import lru_cache
 
+from handlers.contract.scan import matches_at
+
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS |= {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
 MONTHS["sept"] = 9
@@ -85,17 +87,8 @@ def digit_led_matches(text: str, rx: re.Pattern = DATE_RE, start: re.Pattern | N
     where `start` finds a place (None: rx's own search, for a text with other digits)."""
     runs = digit_runs(text)
     if runs is None and start is None:
-        yield from rx.finditer(text)
-        return
-    places = runs if runs is not None else (run.start() for run in start.finditer(text))
-    end = 0
-    for i in places:
-        if i < end:
-            continue                      # inside the last date, as finditer would skip it
-        m = rx.match(text, i)
-        if m:
-            yield m
-            end = m.end()
+        return rx.finditer(text)
+    return matches_at(rx, text, runs if runs is not None else (run.start() for run in start.finditer(text)))
 
 
 def parse(text: str) -> date | None:

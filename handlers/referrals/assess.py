@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 
 from handlers import casework
 from handlers.base import error
@@ -60,13 +61,10 @@ def assess(conn, r: Referral, on: date, sender, text: str, copied=(), known: dic
     q_to = org_for(conn, quoted.to_addr) if quoted.to_addr else None
     a.referrer = known.get("referrer") or _resolve(conn, directory, r.get("referring_practice"))[0] or \
         (q_from.ods_code if q_from and q_from.kind == "practice" else sender.ods_code)
-    read: list = []
-
+    @cache
     def mentions() -> list:
         """Practices the text names: read only when a field does not settle it (it is slow)."""
-        if not read:
-            read.append(practices.find_in_text(text, directory) if text else [])
-        return read[0]
+        return practices.find_in_text(text, directory) if text else []
 
     if known.get("receiving"):
         a.receiving = known["receiving"]

@@ -10,6 +10,7 @@ Checked on random text built from the words involved, their neighbours and awkwa
 from __future__ import annotations
 
 import re
+import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -273,7 +274,7 @@ DATE_BITS = ["14/03/1948", "14.03.48", "2026-11-05", "3rd", "of", "Sept", "March
 
 
 @settings(max_examples=600, **SLOW)
-@given(st.lists(st.sampled_from(DATE_BITS) | st.text(alphabet="0123456789/.- stnd", max_size=4), max_size=30)
+@given(st.lists(st.sampled_from(DATE_BITS) | st.text(alphabet=string.digits + "/.- stnd", max_size=4), max_size=30)
        .map("".join))
 def test_digit_led_matches_are_the_patterns_own(text):
     for rx, start in ((dates.DATE_RE, dates.DATE_START), (SHORT_DATE, SHORT_DATE_START)):
@@ -286,7 +287,7 @@ NUMBER_BITS = ["999 148 7166", "999-148-7166", "999.148.7166", "9991487166", "01
 
 
 @settings(max_examples=600, **SLOW)
-@given(st.lists(st.sampled_from(NUMBER_BITS) | st.text(alphabet="0123456789 .-", max_size=5), max_size=20)
+@given(st.lists(st.sampled_from(NUMBER_BITS) | st.text(alphabet=string.digits + " .-", max_size=5), max_size=20)
        .map("".join))
 def test_nhs_number_patterns_tried_at_runs_of_digits_are_their_own(text):
     from handlers.contract import nhs

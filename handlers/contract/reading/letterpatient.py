@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from handlers.contract import dates
 from handlers.contract import nhs
-from handlers.contract.reading.phrases import Lexicon, _alt, lexicon
+from handlers.contract.scan import matches_at
+from handlers.contract.reading.phrases import Lexicon, _alt, _places, lexicon
 from handlers.contract.reading.phrases import lowered as lower_for_search
 
 POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b")
@@ -68,17 +69,8 @@ def nhs_labels(text: str):
     (a case-blind pattern's search tries it at every character of the letter)."""
     low = lower_for_search(text)
     if low is None:
-        yield from NHS_LABEL.finditer(text)
-        return
-    end = 0
-    i = low.find("nhs")
-    while i >= 0:
-        if i >= end:
-            m = NHS_LABEL.match(text, i)
-            if m:
-                yield m
-                end = m.end()
-        i = low.find("nhs", i + 1)
+        return NHS_LABEL.finditer(text)
+    return matches_at(NHS_LABEL, text, _places(low, ("nhs",)).get("nhs", ()))
 
 
 @lru_cache(maxsize=8)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from handlers.contract.reading.lexicon import derived
+from handlers.contract.scan import matches_at
 
 
 # ı and ſ: re.IGNORECASE matches them with i and s, but lower() leaves them as they are
@@ -61,13 +62,10 @@ class Phrases:
     def __getattr__(self, name):
         return getattr(self.rx, name)
 
-    def _lowered(self, text: str) -> str | None:
-        return lowered(text)
-
     def finditer(self, text, *args):
         if args:
             return self.rx.finditer(text, *args)
-        return _matches(self.rx, text, self._lowered(text), self.hints)
+        return _matches(self.rx, text, lowered(text), self.hints)
 
     def search(self, text, *args):
         if args:
@@ -163,15 +161,8 @@ def _matches(rx: re.Pattern, text: str, lowered: str | None, hints: tuple[str, .
     """rx.finditer(text), found faster: the pattern (an alternation of many phrases, slow to try
     at every position) is tried only where one of its phrases' first words starts."""
     if lowered is None:
-        yield from rx.finditer(text)
-        return
-    end = -1
-    for i in _starts(lowered, hints) if starts is None else starts:
-        if i < end:
-            continue                      # inside the last match, as finditer would skip it
-        if i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-"):
-            continue                      # inside a word: the pattern's look-behind would refuse it
-        m = rx.match(text, i)
-        if m:
-            yield m
-            end = m.end()
+        return rx.finditer(text)
+    places = _starts(lowered, hints) if starts is None else starts
+    # not inside a word: the pattern's look-behind would refuse it there
+    return matches_at(rx, text, (i for i in places
+                                 if not (i and (lowered[i - 1].isalnum() or lowered[i - 1] in "_-"))))
