@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from email.message import Message
 import email.policy
 
+from bot.mail.mime import message_tree
+
 
 class _Policy(type(email.policy.compat32)):
     """compat32, except that a header sent with raw 8-bit bytes (Outlook's
@@ -230,6 +232,9 @@ MAX_DEPTH = 40          # MIME nesting a real client writes is a handful deep
 
 def _parse_message(raw: bytes) -> tuple[Message, list[str]]:
     """The message, or for hostile nesting (a thousand multiparts) its headers alone."""
+    msg = message_tree(raw.decode("ascii", "surrogateescape"), compat32, MAX_DEPTH)
+    if msg is not None:
+        return msg, []
     try:
         msg = email.message_from_bytes(raw, policy=compat32)
         if _depth(msg) <= MAX_DEPTH:
