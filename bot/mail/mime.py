@@ -104,12 +104,11 @@ class _Reader:
         if boundary is None or msg.get_content_type() == "multipart/digest" or \
                 str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
             raise _Unusual
-        mine = re.compile("(?P<sep>" + re.escape("--" + boundary) +
-                          r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$").match
+        mine = boundary_line(boundary)
         lines, n = self.lines, len(self.lines)
         inner = ends + (mine,)
         j = self.next_end(i, inner)
-        if j == n or any(end(lines[j]) for end in ends) or mine(lines[j]).group("end"):
+        if j == n or any(end(lines[j]) for end in ends) or mine(lines[j])[0]:
             raise _Unusual                      # StartBoundaryNotFoundDefect
         if j > i:
             preamble = lines[i:j]
@@ -128,12 +127,28 @@ class _Reader:
                     child.epilogue = _trimmed(child.epilogue)
             elif isinstance(child._payload, str):
                 child._payload = _trimmed(child._payload)
-            close = mine(lines[j])
-            if close.group("end"):
+            if mine(lines[j])[0]:
                 break
         k = self.next_end(j + 1, ends)
         msg.epilogue = "".join(lines[j + 1:k])        # a close with no newline is the last line
         return k
+
+
+def boundary_line(boundary: str):
+    """The feedparser's boundary test, re.compile('(?P<sep>' + re.escape('--' + boundary) +
+    r')(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$').match, without compiling a pattern
+    per message (each has its own boundary, so re's cache never helps: 0.1-0.4 ms a compile).
+    Returns (closes the multipart?, the line's newline) or None."""
+    sep = "--" + boundary
+
+    def match(line: str):
+        if not line.startswith(sep):
+            return None
+        rest = line[len(sep):]
+        closes = rest.startswith("--")
+        rest = (rest[2:] if closes else rest).lstrip(" \t")
+        return (closes, rest) if rest in ("", "\n", "\r\n", "\r") else None
+    return match
 
 
 def _trimmed(text: str) -> str:

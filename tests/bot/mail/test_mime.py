@@ -7,7 +7,9 @@ endings, look-alike boundaries, nesting and damage."""
 from __future__ import annotations
 
 import email
+import re
 import sys
+from io import StringIO
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -61,6 +63,20 @@ def test_hostile_mail_is_read_the_same_or_left_to_the_stdlib():
     for name, raw in hostile.generate(400, seed=7, mutations=hostile.CHEAP):
         kinds.setdefault(name, []).append(same_or_declined(raw))
     assert any(all(v) for v in kinds.values())          # the plain ones are built
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(["b", "b--", "", "a b", "c:d", "x.y+z", "\udce9"]),
+       st.lists(st.sampled_from(["-", "--", " ", "\t", "\n", "\r", "\r\n", "b", "x", "\udce9"]), max_size=6))
+def test_the_boundary_test_is_the_feedparsers_pattern(boundary, tail):
+    pattern = re.compile("(?P<sep>" + re.escape("--" + boundary) +
+                         r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$")
+    for line in ("--" + boundary + "".join(tail), "".join(tail)):
+        for one in StringIO(line, newline="").readlines() or [line]:     # lines as the parser cuts them
+            want, got = pattern.match(one), mime.boundary_line(boundary)(one)
+            assert (want is None) == (got is None), repr(one)
+            if want:
+                assert bool(want.group("end")) == got[0]
 
 
 # --- generated MIME -------------------------------------------------------------------------
