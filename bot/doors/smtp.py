@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from aiosmtpd.smtp import SMTP
+from bot.doors.smtp_data import Session
 
 log = logging.getLogger("lesbot.smtp")
 
@@ -51,6 +51,6 @@ def factory(settings, intake):
 
     def make():
         # hostname= avoids a DNS lookup per connection.
-        return SMTP(handler, hostname="lesbot", data_size_limit=settings.limits.max_message_bytes,
-                    enable_SMTPUTF8=True, decode_data=False, ident="lesbot")
+        return Session(handler, hostname="lesbot", data_size_limit=settings.limits.max_message_bytes,
+                       enable_SMTPUTF8=True, decode_data=False, ident="lesbot")
     return make
