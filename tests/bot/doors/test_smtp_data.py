@@ -55,6 +55,7 @@ def servers():
         loop.call_soon_threadsafe(srv.close)
     loop.call_soon_threadsafe(loop.stop)
     t.join(10)
+    loop.close()
 
 
 class Client:
