@@ -22,6 +22,11 @@ TOO_MUCH = "552 Error: Too much mail data"
 
 
 class Session(SMTP):
+    def __init__(self, handler, **kwargs):
+        if kwargs.get("decode_data"):
+            raise ValueError("lesbot keeps mail as the bytes received: decode_data must be False")
+        super().__init__(handler, **kwargs)
+
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
@@ -46,16 +51,7 @@ class Session(SMTP):
             await self.push(problem)
             self._set_post_data_state()
             return
-        self.envelope.original_content = content
-        if self._decode_data:
-            try:
-                self.envelope.content = content.decode(*(("utf-8", "surrogateescape") if self.enable_SMTPUTF8
-                                                          else ("ascii", "strict")))
-            except UnicodeDecodeError:
-                await self.push("500 Error: strict ASCII mode")
-                return
-        else:
-            self.envelope.content = content
+        self.envelope.original_content = self.envelope.content = content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
@@ -77,19 +73,17 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None,
             chunk = await reader.readexactly(e.consumed)
             candidate = False
         tail = (tail + chunk)[-5:]
-        if candidate and (tail == b"\r\n.\r\n" or (size == 0 and chunk == b".\r\n")):
-            size += len(chunk) - 3
-            if not problem:
-                kept.append(chunk[:-3])
-                if size_limit and size > size_limit:
-                    problem = _first_problem(b"".join(kept), size_limit, line_limit)
-            break
+        end = candidate and (tail == b"\r\n.\r\n" or (size == 0 and chunk == b".\r\n"))
+        if end:
+            chunk = chunk[:-3]            # the end line is not part of the message
         size += len(chunk)
         if not problem:
             kept.append(chunk)
             if size_limit and size > size_limit:
                 problem = _first_problem(b"".join(kept), size_limit, line_limit)
                 kept = []
+        if end:
+            break
     if problem:
         return b"", problem
     data = b"".join(kept)

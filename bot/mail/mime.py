@@ -48,7 +48,7 @@ class _Reader:
             k += 1
         while k < len(dashes):
             j = dashes[k]
-            if any(end(lines[j]) for end in ends):
+            if _stops(lines[j], ends):
                 self.at = k
                 return j
             k += 1
@@ -66,7 +66,7 @@ class _Reader:
             if i == n:
                 raise _Unusual                  # no blank line after the headers
             line = lines[i]
-            if line.startswith("--") and any(end(line) for end in ends):
+            if line.startswith("--") and _stops(line, ends):
                 raise _Unusual
             if not HEADER_LINE.match(line):
                 if line not in BLANK:
@@ -108,7 +108,7 @@ class _Reader:
         lines, n = self.lines, len(self.lines)
         inner = ends + (mine,)
         j = self.next_end(i, inner)
-        if j == n or any(end(lines[j]) for end in ends) or mine(lines[j])[0]:
+        if j == n or _stops(lines[j], ends) or mine(lines[j])[0]:
             raise _Unusual                      # StartBoundaryNotFoundDefect
         if j > i:
             preamble = lines[i:j]
@@ -118,7 +118,7 @@ class _Reader:
             # j is a boundary between two parts; doubled boundaries stop part()'s header loop
             child, j = self.part(j + 1, inner, depth + 1)
             msg.attach(child)
-            if j == n or any(end(lines[j]) for end in ends):
+            if j == n or _stops(lines[j], ends):
                 raise _Unusual                  # CloseBoundaryNotFoundDefect
             if child.get_content_maintype() == "multipart":
                 if child.epilogue == "":
@@ -151,9 +151,14 @@ def boundary_line(boundary: str):
     return match
 
 
+def _stops(line: str, ends) -> bool:
+    """One of the boundaries in force ends the part here (the feedparser's false end of file)."""
+    return any(end(line) for end in ends)
+
+
 def _trimmed(text: str) -> str:
-    """RFC 2046: the newline before a boundary belongs to the boundary."""
-    # TRAILING_NEWLINE.search(text), which tries every position of a long part
+    """RFC 2046: the newline before a boundary belongs to the boundary. (The feedparser's
+    NLCRE_eol.search(text) gives the same, trying every position of a long part.)"""
     if text.endswith("\r\n"):
         return text[:-2]
     return text[:-1] if text.endswith(("\r", "\n")) else text

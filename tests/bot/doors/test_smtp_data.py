@@ -203,3 +203,8 @@ def test_data_before_a_recipient_is_refused_as_aiosmtpd_does(servers):
             assert c.command("DATA x").startswith("501")
         finally:
             c.close()
+
+
+def test_a_session_that_would_decode_the_mail_is_refused():
+    with pytest.raises(ValueError):
+        Session(Keep(), decode_data=True)
