@@ -317,18 +317,20 @@ def test_remind_and_digest_commands(home):
 
 def test_serve_runs_the_scheduler_and_the_worker_delivers_what_it_queued(serve, home):
     from conftest import outbox_files, wait_for
-    soon = (datetime.now(LONDON) + timedelta(seconds=3)).strftime("%H:%M:%S")
-    srv = serve({"LESBOT_REMINDERS__TIME": soon, "LESBOT_DIGEST__ENABLED": "false",
-                 "LESBOT_REMINDERS__CLAIMS_DUE": "false", "LESBOT_CONTRACT_TEAM": TEAM}, scheduler=True)
-    # something due: a referral passed on 30 days ago with no outcome
+    # something due, in the database before serve starts: a referral passed on 30 days ago with no
+    # outcome. (Inserted after, it lost the race when a loaded machine took over 3 s to start serve,
+    # whose start-up runs a job already due: the job ran before the referral existed.)
     from store.db import connect
-    db = connect(home / "lesbot.db")
+    db = connect(home / "lesbot.db")             # made by the fixture's directory import
     passed = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
     db.execute("INSERT INTO referrals (id, message, created_at, referred_on, state, referrer_code, receiving_code, "
                "nhs_number, forwarded_at) VALUES (900, 1, ?, ?, 'forwarded', 'Z98106', 'Z98101', '9990356793', ?)",
                (passed, passed[:10], passed))
-    wait_for(lambda: db.execute("SELECT count(*) FROM reminders").fetchone()[0] == 1, timeout=20)
-    wait_for(lambda: any(b"[LES-000900]" in p.read_bytes() for p in outbox_files(home)), timeout=20)
+    soon = (datetime.now(LONDON) + timedelta(seconds=3)).strftime("%H:%M:%S")
+    srv = serve({"LESBOT_REMINDERS__TIME": soon, "LESBOT_DIGEST__ENABLED": "false",
+                 "LESBOT_REMINDERS__CLAIMS_DUE": "false", "LESBOT_CONTRACT_TEAM": TEAM}, scheduler=True)
+    assert wait_for(lambda: db.execute("SELECT count(*) FROM reminders").fetchone()[0] == 1, timeout=20)
+    assert wait_for(lambda: any(b"[LES-000900]" in p.read_bytes() for p in outbox_files(home)), timeout=20)
     log = run_cli(home, "reminders").stdout
     assert "outcome_chase" in log and "LES-000900" in log and "job remind" in log
     srv.stop()
